@@ -1,0 +1,66 @@
+// Tensor views: shapes, slices and host access.
+#include "kllens/tensor.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "kllens/error.h"
+
+namespace kllens {
+
+std::string shape_str(const Shape& s) { return fmt::format("[{}]", fmt::join(s, ", ")); }
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+int64_t Tensor::rows() const {
+  int64_t r = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) r *= shape[i];
+  return r;
+}
+
+size_t Tensor::span_bytes() const {
+  if (rows() == 0) return 0;
+  if (dtype_is_quantized(dtype)) return size_t(rows()) * row_bytes();
+  return (size_t(rows() - 1) * size_t(row_stride) + size_t(cols())) * dtype_size(dtype);
+}
+
+void* Tensor::host_ptr() const {
+  KL_CHECK(buf && buf->host(), "tensor is not host-visible");
+  return static_cast<char*>(buf->host()) + offset;
+}
+
+Tensor Tensor::slice_cols(int64_t begin, int64_t n) const {
+  KL_CHECK(!dtype_is_quantized(dtype), "column slice of a quantised tensor");
+  KL_CHECK(begin >= 0 && n >= 0 && begin + n <= cols(), "slice [{}, {}) of {} columns", begin,
+           begin + n, cols());
+  Tensor t = *this;
+  t.offset += size_t(begin) * dtype_size(dtype);
+  t.shape.back() = n;
+  return t;
+}
+
+Tensor Tensor::slice_rows(int64_t begin, int64_t n) const {
+  KL_CHECK(begin >= 0 && n >= 0 && begin + n <= rows(), "row slice [{}, {}) of {} rows", begin,
+           begin + n, rows());
+  Tensor t = *this;
+  const size_t stride_bytes =
+      dtype_is_quantized(dtype) ? row_bytes() : size_t(row_stride) * dtype_size(dtype);
+  t.offset += size_t(begin) * stride_bytes;
+  t.shape = {n, cols()};
+  return t;
+}
+
+Tensor Tensor::reshape(Shape s) const {
+  KL_CHECK(contiguous(), "reshape of a strided tensor");
+  KL_CHECK(shape_numel(s) == numel(), "reshape {} to {}", shape_str(shape), shape_str(s));
+  Tensor t = *this;
+  t.shape = std::move(s);
+  t.row_stride = t.cols();
+  return t;
+}
+
+}  // namespace kllens
