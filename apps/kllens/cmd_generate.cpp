@@ -1,0 +1,89 @@
+// kllens generate MODEL --prompt TEXT -n N [--temperature --top-k --top-p --seed]
+// Prefills the prompt, then decodes one token at a time with the recurrent state and
+// streams the text. Greedy unless --temperature > 0.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cstdio>
+
+#include "common.h"
+#include "kllens/error.h"
+#include "kllens/sampling.h"
+
+namespace kllens::cli {
+
+namespace {
+
+struct GenerateArgs {
+  std::string model, prompt;
+  int64_t n = 32, ctx = 2048;
+  SamplingParams sampling;
+  bool ignore_eos = false;
+  BackendOption backend;
+};
+
+void run_generate(const GenerateArgs& a) {
+  if (a.prompt.empty()) fail("generate: empty prompt");
+  auto tok = load_tokenizer(a.model);
+  const std::vector<int32_t> prompt = tok->encode(a.prompt);
+  if (int64_t(prompt.size()) > a.ctx)
+    fail("generate: the prompt has {} tokens, longer than the context of {} (--ctx)", prompt.size(), a.ctx);
+  auto be = a.backend.make();
+  auto model = Model::load(a.model, *be);
+  const int64_t V = model->config().vocab_size;
+  const int64_t steps = std::min(a.n, a.ctx - int64_t(prompt.size()));
+
+  auto state = model->new_state(1);
+  Tensor logits = be->alloc(DType::F32, {int64_t(prompt.size()), V});
+  std::vector<float> last(static_cast<size_t>(V));
+  Sampler sampler(a.sampling);
+  auto decoder = tok->stream_decoder();
+  std::fwrite(a.prompt.data(), 1, a.prompt.size(), stdout);
+  std::fflush(stdout);
+
+  const auto t0 = std::chrono::steady_clock::now();
+  model->forward(prompt, 1, int64_t(prompt.size()), *state, logits);
+  be->download(logits.slice_rows(int64_t(prompt.size()) - 1, 1), last.data());
+  const auto t1 = std::chrono::steady_clock::now();
+  const Tensor step_logits = logits.slice_rows(0, 1);
+  int64_t generated = 0;
+  while (generated < steps) {
+    const int32_t next = sampler.next(last.data(), V);
+    if (!a.ignore_eos && tok->eos_id() && next == *tok->eos_id()) break;
+    const std::string piece = decoder.push(next);
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+    if (++generated == steps) break;
+    model->forward({next}, 1, 1, *state, step_logits);
+    be->download(step_logits, last.data());
+  }
+  const std::string rest = decoder.flush();
+  std::fwrite(rest.data(), 1, rest.size(), stdout);
+  std::printf("\n");
+  const auto t2 = std::chrono::steady_clock::now();
+  const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
+  const double decode_s = std::chrono::duration<double>(t2 - t1).count();
+  std::fprintf(stderr, "prompt %zu tokens in %.3f s (%.1f tok/s); %lld tokens generated (%.1f tok/s) on %s\n",
+               prompt.size(), prefill_s, double(prompt.size()) / prefill_s, (long long)generated,
+               generated > 0 ? double(generated) / decode_s : 0.0, be->name().c_str());
+}
+
+}  // namespace
+
+void register_generate(CLI::App& app) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* cmd = app.add_subcommand("generate", "Generate text from a prompt (greedy by default)");
+  cmd->add_option("MODEL", a->model, "Hugging Face model folder")->required();
+  cmd->add_option("--prompt", a->prompt, "Prompt text")->required();
+  cmd->add_option("-n", a->n, "Tokens to generate")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--ctx", a->ctx, "Context length: prompt plus generated tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens (0 = all)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", a->sampling.top_p, "Nucleus probability mass")->capture_default_str()->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", a->sampling.seed, "Sampling seed")->capture_default_str();
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep going after the end-of-text token");
+  a->backend.add_to(cmd);
+  cmd->callback([a] { run_generate(*a); });
+}
+
+}  // namespace kllens::cli

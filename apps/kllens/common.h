@@ -1,0 +1,46 @@
+// Pieces every kllens subcommand shares: backend choice, model and tokenizer loading,
+// reading token ids and text files, progress lines.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kllens/backend.h"
+#include "kllens/model.h"
+#include "kllens/tokenizer.h"
+
+namespace kllens::cli {
+
+// --backend cpu|vulkan, shared by every command that runs a model.
+struct BackendOption {
+  std::string name = "cpu";
+  void add_to(CLI::App* cmd);
+  std::unique_ptr<Backend> make() const;
+};
+
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
+
+// A text file's bytes; throws "PATH: ..." if unreadable, and "PATH: empty text" if empty.
+std::string read_text(const std::string& path);
+
+// Token ids from "1,2,3" (commas or spaces).
+std::vector<int32_t> parse_ids(const std::string& list, const std::string& what);
+// Token ids from a file: a JSON array ([..] or [[..],[..]]), a safetensors file with an
+// I32/I64 tensor `input_ids` ([T] or [B, T]), or plain text of integers. Sets batch.
+std::vector<int32_t> read_ids_file(const std::string& path, int64_t& batch);
+
+// Prints "\r<label> done/total" to stderr when stderr is a terminal, a line at the end.
+void progress(const char* label, int64_t done, int64_t total);
+
+void register_info(CLI::App& app);
+void register_logits(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_perplexity(CLI::App& app);
+void register_generate(CLI::App& app);
+void register_synth(CLI::App& app);
+void register_bench(CLI::App& app);
+
+}  // namespace kllens::cli

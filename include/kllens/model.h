@@ -1,0 +1,70 @@
+// A loaded language model: weights on a backend, a forward pass over token batches, and
+// the recurrent state that decode carries from token to token.
+//
+// The forward pass of each architecture is written once, against the Backend interface
+// (src/models/<arch>.cpp), so it runs unchanged on the CPU and on Vulkan.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kllens/backend.h"
+#include "kllens/config.h"
+
+namespace kllens {
+
+// Everything a sequence batch carries between forward calls (conv and SSM states; KV
+// caches for attention models). `position` counts the tokens consumed so far.
+class ModelState {
+ public:
+  virtual ~ModelState() = default;
+  int64_t batch = 0;
+  int64_t position = 0;
+};
+
+// A linear layer as the lens sees it: its name (the HF weight name without ".weight")
+// and the weight the forward pass reads.
+struct LinearLayer {
+  std::string name;
+  Weight* weight;
+  int64_t block;  // index of the block that holds it
+};
+
+// Receives the residual stream: index 0 after the embedding, index l+1 after block l.
+// The tensor is [B*T, H] on the model's backend (for Hymba, B*(M+T) with meta tokens).
+using HiddenHook = std::function<void(int64_t index, const Tensor& hidden)>;
+
+class Model {
+ public:
+  virtual ~Model() = default;
+
+  // Loads DIR (config.json + model.safetensors[.index.json]) onto the backend.
+  static std::unique_ptr<Model> load(const std::string& dir, Backend& backend);
+
+  const ModelConfig& config() const { return config_; }
+  Backend& backend() const { return backend_; }
+
+  virtual std::unique_ptr<ModelState> new_state(int64_t batch) const = 0;
+
+  // Runs `seqlen` new tokens of `batch` sequences (ids row-major [B, T]) from `state` and
+  // advances it. If `logits` is non-empty it receives F32 [B*T, V].
+  virtual void forward(const std::vector<int32_t>& ids, int64_t batch, int64_t seqlen,
+                       ModelState& state, const Tensor& logits,
+                       const HiddenHook& hook = nullptr) = 0;
+
+  // Every linear layer the lens may quantise, in forward order.
+  virtual std::vector<LinearLayer> linear_layers() = 0;
+
+ protected:
+  Model(ModelConfig config, Backend& backend) : config_(std::move(config)), backend_(backend) {}
+  ModelConfig config_;
+  Backend& backend_;
+};
+
+// Host-side convenience: prefill from a fresh state and return logits [B*T, V].
+std::vector<float> compute_logits(Model& model, const std::vector<int32_t>& ids, int64_t batch,
+                                  int64_t seqlen);
+
+}  // namespace kllens

@@ -1,0 +1,30 @@
+// Model loading by architecture, and host-side helpers shared by every model.
+#include "kllens/model.h"
+
+#include "kllens/error.h"
+#include "kllens/safetensors.h"
+#include "models/mamba1.h"
+
+namespace kllens {
+
+std::unique_ptr<Model> Model::load(const std::string& dir, Backend& backend) {
+  const ModelConfig config = ModelConfig::load(dir);
+  const TensorStore store = TensorStore::open_dir(dir);
+  switch (config.arch) {
+    case Arch::Mamba1: return load_mamba1(config, store, backend);
+    default: fail("{}: architecture {} is not supported yet", dir, arch_name(config.arch));
+  }
+}
+
+std::vector<float> compute_logits(Model& model, const std::vector<int32_t>& ids, int64_t batch,
+                                  int64_t seqlen) {
+  Backend& be = model.backend();
+  auto state = model.new_state(batch);
+  Tensor logits = be.alloc(DType::F32, {batch * seqlen, model.config().vocab_size});
+  model.forward(ids, batch, seqlen, *state, logits);
+  std::vector<float> out(static_cast<size_t>(logits.numel()));
+  be.download(logits, out.data());
+  return out;
+}
+
+}  // namespace kllens

@@ -1,0 +1,121 @@
+// Golden tests: kllens's CPU Mamba-1 against the PyTorch reference of tiny-mamba
+// (tolerances from ../shared/fixtures/README.md).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "kllens/model.h"
+#include "kllens/perplexity.h"
+#include "kllens/sampling.h"
+#include "kllens/tokenizer.h"
+#include "kllens/io.h"
+#include "support/compare.h"
+#include "support/reference.h"
+
+namespace kllens::test {
+namespace {
+
+// fp32 on both sides, different summation orders: the README's CPU tolerance.
+constexpr double kLogitsNmse = 1e-9, kLogitsAbs = 1e-3, kStepNmse = 1e-8;
+
+class GoldenMamba : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ref_ = new Reference("tiny-mamba");
+    backend_ = make_cpu_backend().release();
+    model_ = Model::load(ref_->model_dir(), *backend_).release();
+  }
+  static void TearDownTestSuite() {
+    delete model_;
+    delete backend_;
+    delete ref_;
+  }
+  static Reference* ref_;
+  static Backend* backend_;
+  static Model* model_;
+};
+Reference* GoldenMamba::ref_ = nullptr;
+Backend* GoldenMamba::backend_ = nullptr;
+Model* GoldenMamba::model_ = nullptr;
+
+TEST_F(GoldenMamba, PrefillLogitsBatchOfTwo) {
+  const Shape s = ref_->shape("input_ids");  // [2, 64]
+  const std::vector<float> got = compute_logits(*model_, ref_->i32("input_ids"), s[0], s[1]);
+  EXPECT_TRUE(close(ref_->f32("logits"), got, ref_->shape("logits"), kLogitsNmse, kLogitsAbs));
+}
+
+TEST_F(GoldenMamba, PrefillLogitsLong) {
+  const Shape s = ref_->shape("input_ids_long");  // [1, 200]
+  const std::vector<float> got = compute_logits(*model_, ref_->i32("input_ids_long"), s[0], s[1]);
+  EXPECT_TRUE(close(ref_->f32("logits_long"), got, ref_->shape("logits_long"), kLogitsNmse, kLogitsAbs));
+}
+
+TEST_F(GoldenMamba, EveryHiddenState) {
+  const Shape s = ref_->shape("input_ids");
+  const Shape hs = ref_->shape("hidden_states");  // [L+1, 2, 64, H]
+  const int64_t per = hs[1] * hs[2] * hs[3];
+  std::vector<float> got(size_t(shape_numel(hs)), NAN);
+  auto state = model_->new_state(s[0]);
+  model_->forward(ref_->i32("input_ids"), s[0], s[1], *state, Tensor{},
+                  [&](int64_t index, const Tensor& h) {
+                    backend_->download(h, got.data() + index * per);
+                  });
+  const std::vector<float> want = ref_->f32("hidden_states");
+  for (int64_t l = 0; l < hs[0]; ++l) {
+    std::vector<float> a(want.begin() + l * per, want.begin() + (l + 1) * per);
+    std::vector<float> b(got.begin() + l * per, got.begin() + (l + 1) * per);
+    EXPECT_TRUE(close(a, b, {hs[1], hs[2], hs[3]}, kLogitsNmse, kLogitsAbs)) << "hidden state " << l;
+  }
+}
+
+TEST_F(GoldenMamba, GreedyDecodeWithRecurrentState) {
+  const std::vector<int32_t> prompt = ref_->i32("greedy_prompt");
+  const std::vector<int32_t> want_ids = ref_->i32("greedy_ids");
+  const std::vector<float> want_logits = ref_->f32("greedy_step_logits");
+  const int64_t V = model_->config().vocab_size, T = int64_t(prompt.size());
+  auto state = model_->new_state(1);
+  Tensor logits = backend_->alloc(DType::F32, {T, V});
+  std::vector<float> got_logits;
+  std::vector<int32_t> got_ids;
+  std::vector<float> step(static_cast<size_t>(V));
+  model_->forward(prompt, 1, T, *state, logits);
+  backend_->download(logits.slice_rows(T - 1, 1), step.data());
+  for (size_t i = 0; i < want_ids.size(); ++i) {
+    got_logits.insert(got_logits.end(), step.begin(), step.end());
+    got_ids.push_back(argmax(step.data(), V));
+    model_->forward({got_ids.back()}, 1, 1, *state, logits.slice_rows(0, 1));
+    backend_->download(logits.slice_rows(0, 1), step.data());
+  }
+  EXPECT_EQ(got_ids, want_ids);
+  EXPECT_TRUE(close(want_logits, got_logits, ref_->shape("greedy_step_logits"), kStepNmse));
+}
+
+TEST_F(GoldenMamba, DecodeStepsEqualPrefill) {
+  const std::vector<int32_t> ids = ref_->i32("greedy_prompt");
+  const int64_t V = model_->config().vocab_size, T = int64_t(ids.size());
+  const std::vector<float> prefill = compute_logits(*model_, ids, 1, T);
+  auto state = model_->new_state(1);
+  Tensor row = backend_->alloc(DType::F32, {1, V});
+  std::vector<float> stepped(static_cast<size_t>(T * V));
+  for (int64_t t = 0; t < T; ++t) {
+    model_->forward({ids[size_t(t)]}, 1, 1, *state, row);
+    backend_->download(row, stepped.data() + t * V);
+  }
+  // Same fp32 math in a different summation order (GEMM vs GEMV): the README's step tolerance.
+  EXPECT_TRUE(close(prefill, stepped, {T, V}, kStepNmse));
+}
+
+TEST_F(GoldenMamba, TestSplitPerplexity) {
+  auto tok = Tokenizer::load(ref_->model_dir() + "/tokenizer.json");
+  std::vector<int32_t> ids = tok->encode(read_file(shared_path("data/brown/test.txt")));
+  ASSERT_GE(ids.size(), 8192u);
+  ids.resize(8192);
+  const PerplexityResult r = perplexity(*model_, ids, 256, 8);
+  const double want = ref_->json()["test_ppl"].get<double>();
+  EXPECT_EQ(r.windows, 32);
+  EXPECT_EQ(r.scored, 32 * 255);
+  EXPECT_NEAR(r.ppl() / want - 1, 0, 1e-4) << "ppl " << r.ppl() << " reference " << want;
+}
+
+}  // namespace
+}  // namespace kllens::test
