@@ -1,0 +1,97 @@
+// safetensors model files: a validating mmap reader, sharded model folders, and a
+// streaming atomic writer.
+//
+// Format: an 8-byte little-endian u64 header length N, N bytes of JSON
+//   {"NAME": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+//    "__metadata__": {"key": "value", ...}}
+// then the raw little-endian row-major data; offsets count from the first byte after
+// the header. The whole header is validated when a file is opened, so code that reads
+// a TensorInfo can trust its dtype, shape, pointer and size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kllens/dtype.h"
+#include "kllens/tensor.h"
+
+namespace kllens {
+
+struct TensorInfo {
+  std::string name;
+  DType dtype;
+  Shape shape;
+  const uint8_t* data;  // into the read-only mapping; aligned only as the writer aligned it
+  size_t bytes;         // = numel(shape) * dtype_size(dtype)
+  std::string file;     // path of the .safetensors file holding it
+};
+
+// One mmap'd .safetensors file; validates the whole header at open.
+class SafetensorsFile {
+ public:
+  static std::shared_ptr<SafetensorsFile> open(const std::string& path);
+  SafetensorsFile(const SafetensorsFile&) = delete;
+  SafetensorsFile& operator=(const SafetensorsFile&) = delete;
+  ~SafetensorsFile();  // munmap
+
+  const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  SafetensorsFile() = default;
+  void parse_header(size_t header_len);
+
+  std::string path_;
+  void* map_ = nullptr;  // owned mapping of the whole file (null for an empty mapping)
+  size_t map_bytes_ = 0;
+  std::map<std::string, TensorInfo> tensors_;
+  std::map<std::string, std::string> metadata_;
+};
+
+// All weights of a Hugging Face model folder: DIR/model.safetensors, or the shards listed
+// in DIR/model.safetensors.index.json ({"weight_map": {tensor: file}}). Copies share the
+// mapped files.
+class TensorStore {
+ public:
+  static TensorStore open_dir(const std::string& dir);
+
+  const TensorInfo* find(const std::string& name) const;  // nullptr if absent
+  const TensorInfo& get(const std::string& name) const;   // throws "DIR: tensor 'NAME' missing"
+  // get() plus a shape check: throws
+  // "FILE: tensor 'NAME' has shape [a, b], config.json implies [c, d]".
+  const TensorInfo& get(const std::string& name, const Shape& expected) const;
+  std::vector<std::string> names() const;  // sorted
+  // Keeps the mapping that holds this tensor alive (for zero-copy host buffers).
+  std::shared_ptr<const void> owner(const std::string& name) const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  struct Entry {
+    const TensorInfo* info;                  // borrowed from *file
+    std::shared_ptr<SafetensorsFile> file;   // shared ownership of the mapping
+  };
+  std::string dir_;
+  std::map<std::string, Entry> entries_;
+};
+
+// Streaming writer: every tensor is declared first (the header needs all offsets), then
+// fill(index, dst, bytes) produces each tensor's bytes in turn, so only one tensor is in
+// memory at a time. As in the reference (Rust) writer, the data of larger element types
+// comes first and tensors follow each other without gaps, so every tensor is aligned to
+// its element size in a mapping; fill() is called in that data order. Atomic (AtomicFile).
+struct TensorSpec {
+  std::string name;
+  DType dtype;
+  Shape shape;
+};
+void write_safetensors(const std::string& path, const std::vector<TensorSpec>& specs,
+                       const std::function<void(size_t index, void* dst, size_t bytes)>& fill,
+                       const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace kllens

@@ -1,0 +1,97 @@
+// Whole-file reads and atomic writes (temp file + fsync + rename), see kllens/io.h.
+#include "kllens/io.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+
+#include "kllens/error.h"
+
+namespace kllens {
+
+namespace {
+
+std::string errno_str() { return std::strerror(errno); }
+
+// Temp names must differ between threads of one process as well as between processes.
+std::atomic<uint64_t> g_tmp_counter{0};
+
+std::string parent_dir(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+// ---- AtomicFile -------------------------------------------------------------------------
+
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
+  f_ = std::fopen(tmp_.c_str(), "wbx");  // "x": never clobber a file we did not create
+  if (!f_) fail("{}: cannot create: {}", path_, errno_str());
+}
+
+AtomicFile::~AtomicFile() {
+  if (f_) std::fclose(f_);
+  if (!committed_) std::remove(tmp_.c_str());
+}
+
+std::FILE* AtomicFile::file() {
+  KL_CHECK(f_ != nullptr, "{}: file already committed", path_);
+  return f_;
+}
+
+void AtomicFile::write(const void* data, size_t bytes) {
+  if (bytes == 0) return;
+  if (std::fwrite(data, 1, bytes, file()) != bytes) fail("{}: write failed: {}", path_, errno_str());
+}
+
+void AtomicFile::write(std::string_view s) { write(s.data(), s.size()); }
+
+void AtomicFile::commit() {
+  std::FILE* f = file();
+  f_ = nullptr;  // closed below whatever happens; the destructor must not close it again
+  int err = 0;
+  if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0) err = errno;
+  if (std::fclose(f) != 0 && err == 0) err = errno;
+  if (err != 0) fail("{}: write failed: {}", path_, std::strerror(err));
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) fail("{}: cannot rename into place: {}", path_, errno_str());
+  committed_ = true;
+  // The rename itself is durable only once the directory entry is on disk.
+  const std::string dir = parent_dir(path_);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd < 0) fail("{}: cannot open directory {}: {}", path_, dir, errno_str());
+  err = ::fsync(dfd) != 0 ? errno : 0;
+  ::close(dfd);
+  // Some file systems cannot sync a directory (EINVAL); the file's own data is synced.
+  if (err != 0 && err != EINVAL) fail("{}: cannot sync directory {}: {}", path_, dir, std::strerror(err));
+}
+
+void write_file_atomic(const std::string& path, std::string_view contents) {
+  AtomicFile f(path);
+  f.write(contents);
+  f.commit();
+}
+
+// ---- reading ----------------------------------------------------------------------------
+
+std::string read_file(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) fail("{}: cannot open: {}", path, errno_str());
+  std::string out;
+  char buf[1 << 16];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  const bool bad = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (bad) fail("{}: read failed: {}", path, std::strerror(err));
+  return out;
+}
+
+}  // namespace kllens

@@ -1,0 +1,257 @@
+// safetensors reader (mmap, full header validation) and TensorStore over model folders.
+//
+// Every refusal is one line naming the file and, where there is one, the tensor: a
+// malformed checkpoint must fail at open, never as a crash or as garbage in a kernel.
+#include "kllens/safetensors.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+
+#include <nlohmann/json.hpp>
+
+#include "json.h"
+#include "kllens/error.h"
+#include "kllens/io.h"
+
+namespace kllens {
+
+namespace {
+
+// No real header comes near this; a larger value means a corrupt or foreign file.
+constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
+
+std::string type_of(const nlohmann::json& j) { return j.type_name(); }
+
+// A non-negative JSON integer, or nullopt.
+std::optional<uint64_t> json_uint(const nlohmann::json& j) {
+  if (j.is_number_unsigned()) return j.get<uint64_t>();
+  if (j.is_number_integer() && j.get<int64_t>() >= 0) return uint64_t(j.get<int64_t>());
+  return std::nullopt;
+}
+
+// Refusal of one header entry: "FILE: tensor 'NAME': why".
+struct BadTensor {
+  const std::string& path;
+  const std::string& name;
+  [[noreturn]] void operator()(const std::string& why) const {
+    fail("{}: tensor '{}': {}", path, name, why);
+  }
+};
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+}  // namespace
+
+// ---- SafetensorsFile --------------------------------------------------------------------
+
+std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = path;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail("{}: cannot stat: {}", path, std::strerror(err));
+  }
+  const size_t size = size_t(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    fail("{}: not a safetensors file: {} bytes, shorter than the 8-byte header length", path, size);
+  }
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const int map_errno = errno;
+  ::close(fd);  // the mapping keeps the file alive
+  if (map == MAP_FAILED) fail("{}: cannot mmap: {}", path, std::strerror(map_errno));
+  f->map_ = map;
+  f->map_bytes_ = size;
+
+  uint64_t header_len;
+  std::memcpy(&header_len, map, 8);  // little-endian on disk and on the x86-64 host
+  if (header_len > kMaxHeaderBytes)
+    fail("{}: header length {} is absurd (> {} bytes); not a safetensors file?", path, header_len,
+         kMaxHeaderBytes);
+  if (header_len > size - 8)
+    fail("{}: header length {} runs past the end of the {}-byte file", path, header_len, size);
+  f->parse_header(size_t(header_len));
+  return f;
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_) ::munmap(map_, map_bytes_);
+}
+
+void SafetensorsFile::parse_header(size_t header_len) {
+  const char* base = static_cast<const char*>(map_);
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(base + 8, base + 8 + header_len);
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: malformed header JSON: {}", path_, e.what());
+  }
+  if (!header.is_object()) fail("{}: header is a JSON {}, not an object", path_, type_of(header));
+
+  const uint8_t* data = reinterpret_cast<const uint8_t*>(base) + 8 + header_len;
+  const uint64_t data_bytes = map_bytes_ - 8 - header_len;
+
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object())
+        fail("{}: __metadata__ is a JSON {}, not an object", path_, type_of(entry));
+      for (const auto& [key, value] : entry.items()) {
+        if (!value.is_string())
+          fail("{}: __metadata__ key '{}' is a JSON {}, not a string", path_, key, type_of(value));
+        metadata_[key] = value.get<std::string>();
+      }
+      continue;
+    }
+    const BadTensor bad{path_, name};
+    if (!entry.is_object()) bad(fmt::format("entry is a JSON {}, not an object", type_of(entry)));
+    for (const char* key : {"dtype", "shape", "data_offsets"})
+      if (!entry.contains(key)) bad(fmt::format("no \"{}\"", key));
+
+    const auto& jdtype = entry["dtype"];
+    if (!jdtype.is_string()) bad(fmt::format("dtype is a JSON {}, not a string", type_of(jdtype)));
+    const DType dtype = [&] {
+      try {
+        return dtype_from_safetensors(jdtype.get<std::string>());
+      } catch (const Error& e) {
+        bad(e.what());
+      }
+    }();
+
+    const auto& jshape = entry["shape"];
+    if (!jshape.is_array()) bad(fmt::format("shape is a JSON {}, not an array", type_of(jshape)));
+    Shape shape;
+    // The element count is built with overflow checks: a forged shape must not wrap
+    // around to a size that happens to match the offsets.
+    uint64_t bytes = dtype_size(dtype);
+    for (const auto& d : jshape) {
+      auto dim = json_uint(d);
+      if (!dim) bad(fmt::format("shape {} has a dimension that is not an integer >= 0", jshape.dump()));
+      if (*dim > uint64_t(INT64_MAX) || __builtin_mul_overflow(bytes, *dim, &bytes))
+        bad(fmt::format("shape {} is too large", jshape.dump()));
+      shape.push_back(int64_t(*dim));
+    }
+
+    const auto& joff = entry["data_offsets"];
+    std::optional<uint64_t> begin, end;
+    if (joff.is_array() && joff.size() == 2) {
+      begin = json_uint(joff[0]);
+      end = json_uint(joff[1]);
+    }
+    if (!begin || !end || *begin > *end)
+      bad(fmt::format("data_offsets {} is not [begin, end] with 0 <= begin <= end", joff.dump()));
+    if (*end > data_bytes)
+      bad(fmt::format("data_offsets [{}, {}] run past the {}-byte data section", *begin, *end,
+                      data_bytes));
+    if (*end - *begin != bytes)
+      bad(fmt::format("data_offsets [{}, {}] hold {} bytes, but {} {} needs {}", *begin, *end,
+                      *end - *begin, dtype_name(dtype), shape_str(shape), bytes));
+
+    tensors_[name] = TensorInfo{name, dtype, std::move(shape), data + *begin, size_t(bytes), path_};
+  }
+
+  // Overlap check: sorted by start, each non-empty tensor must begin at or after the end
+  // of the previous one. Empty tensors occupy no bytes and may sit anywhere.
+  std::vector<const TensorInfo*> order;
+  for (const auto& [name, t] : tensors_)
+    if (t.bytes > 0) order.push_back(&t);
+  std::sort(order.begin(), order.end(),
+            [](const TensorInfo* a, const TensorInfo* b) { return a->data < b->data; });
+  for (size_t i = 1; i < order.size(); ++i)
+    if (order[i - 1]->data + order[i - 1]->bytes > order[i]->data)
+      fail("{}: tensors '{}' and '{}' overlap in the data section", path_, order[i - 1]->name,
+           order[i]->name);
+}
+
+// ---- TensorStore ------------------------------------------------------------------------
+
+TensorStore TensorStore::open_dir(const std::string& dir) {
+  TensorStore store;
+  store.dir_ = dir;
+  const std::string single = dir + "/model.safetensors";
+  const std::string index_path = dir + "/model.safetensors.index.json";
+
+  // Like transformers: a single model.safetensors wins over an index.
+  if (file_exists(single)) {
+    auto f = SafetensorsFile::open(single);
+    for (const auto& [name, info] : f->tensors()) store.entries_[name] = Entry{&info, f};
+    return store;
+  }
+  if (!file_exists(index_path))
+    fail("{}: no model.safetensors or model.safetensors.index.json", dir);
+
+  const nlohmann::json index = parse_json_lenient(read_file(index_path), index_path);
+  if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
+    fail("{}: no \"weight_map\" object", index_path);
+
+  std::map<std::string, std::shared_ptr<SafetensorsFile>> shards;  // each opened once
+  for (const auto& [name, jfile] : index["weight_map"].items()) {
+    if (!jfile.is_string())
+      fail("{}: weight_map entry for tensor '{}' is a JSON {}, not a file name", index_path, name,
+           type_of(jfile));
+    const std::string file = jfile.get<std::string>();
+    // Shard names are relative to the folder; refuse anything that could escape it.
+    if (file.empty() || file[0] == '/' || file == ".." || file.starts_with("../") ||
+        file.find("/../") != std::string::npos || file.ends_with("/.."))
+      fail("{}: tensor '{}' maps to '{}', which is not a file inside the folder", index_path, name, file);
+    auto& shard = shards[file];
+    if (!shard) {
+      const std::string shard_path = dir + "/" + file;
+      if (!file_exists(shard_path))
+        fail("{}: shard '{}' (listed for tensor '{}') is missing", index_path, file, name);
+      shard = SafetensorsFile::open(shard_path);
+    }
+    auto it = shard->tensors().find(name);
+    if (it == shard->tensors().end())
+      fail("{}: tensor '{}' is listed in '{}', but that shard does not hold it", index_path, name, file);
+    store.entries_[name] = Entry{&it->second, shard};
+  }
+  return store;
+}
+
+const TensorInfo* TensorStore::find(const std::string& name) const {
+  auto it = entries_.find(name);
+  return it == entries_.end() ? nullptr : it->second.info;
+}
+
+const TensorInfo& TensorStore::get(const std::string& name) const {
+  const TensorInfo* t = find(name);
+  if (!t) fail("{}: tensor '{}' missing", dir_, name);
+  return *t;
+}
+
+const TensorInfo& TensorStore::get(const std::string& name, const Shape& expected) const {
+  const TensorInfo& t = get(name);
+  if (t.shape != expected)
+    fail("{}: tensor '{}' has shape {}, config.json implies {}", t.file, name, shape_str(t.shape),
+         shape_str(expected));
+  return t;
+}
+
+std::vector<std::string> TensorStore::names() const {
+  std::vector<std::string> out;
+  out.reserve(entries_.size());
+  for (const auto& [name, e] : entries_) out.push_back(name);
+  return out;
+}
+
+std::shared_ptr<const void> TensorStore::owner(const std::string& name) const {
+  auto it = entries_.find(name);
+  if (it == entries_.end()) fail("{}: tensor '{}' missing", dir_, name);
+  return it->second.file;
+}
+
+}  // namespace kllens
