@@ -1,0 +1,198 @@
+// Tokenizer::load and the one concrete tokenizer: a BPE model with the normalizer,
+// pre-tokenizer, added tokens and decoder that tokenizer.json describes. Encoding follows
+// `tokenizers`' pipeline: cut out raw added tokens, normalise each remaining piece, cut out
+// normalised added tokens, pre-tokenize, and run BPE on every word.
+#include "kllens/tokenizer.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "kllens/error.h"
+#include "text/added_tokens.h"
+#include "text/bpe.h"
+#include "text/byte_level.h"
+#include "text/decoder.h"
+#include "text/normalizer.h"
+#include "text/unicode.h"
+
+namespace kllens {
+
+namespace {
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) fail("cannot open '{}'", path);
+  std::ostringstream content;
+  content << file.rdbuf();
+  try {
+    return nlohmann::json::parse(content.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    fail("{}: malformed JSON: {}", path, e.what());
+  }
+}
+
+std::unique_ptr<text::ByteLevelPreTokenizer> parse_pre_tokenizer(const nlohmann::json& pre,
+                                                                 const std::string& path) {
+  if (pre.is_null()) return nullptr;
+  const std::string type = pre.value("type", "");
+  if (type != "ByteLevel") fail("{}: pre-tokenizer '{}' is not supported", path, type);
+  // `tokenizers`' defaults for fields the json leaves out.
+  return std::make_unique<text::ByteLevelPreTokenizer>(pre.value("add_prefix_space", true),
+                                                      pre.value("use_regex", true));
+}
+
+class BpeTokenizer final : public Tokenizer {
+ public:
+  BpeTokenizer(const nlohmann::json& json, const std::string& path)
+      : path_(path),
+        normalizer_(json.value("normalizer", nlohmann::json()), path),
+        pre_tokenizer_(parse_pre_tokenizer(json.value("pre_tokenizer", nlohmann::json()), path)),
+        model_(json.value("model", nlohmann::json()), path),
+        added_(json.value("added_tokens", nlohmann::json()), normalizer_, path) {
+    build_token_table(text::parse_decoder(json.value("decoder", nlohmann::json()), path));
+    eos_id_ = find_eos(std::filesystem::path(path).parent_path() / "tokenizer_config.json");
+  }
+
+  std::vector<int32_t> encode(std::string_view text) const override {
+    if (const size_t bad = text::first_invalid_utf8(text); bad != std::string_view::npos)
+      fail("cannot encode text that is not valid UTF-8 (byte {})", bad);
+    std::vector<int32_t> ids;
+    WordCache cache;
+    for (const auto& raw : added_.split(text, /*normalized=*/false)) {
+      if (raw.id >= 0) {
+        ids.push_back(raw.id);
+        continue;
+      }
+      const std::string normalized = normalizer_.apply(raw.text);
+      for (const auto& piece : added_.split(normalized, /*normalized=*/true)) {
+        if (piece.id >= 0) {
+          ids.push_back(piece.id);
+        } else {
+          encode_piece(piece.text, cache, ids);
+        }
+      }
+    }
+    return ids;
+  }
+
+  std::string decode(const std::vector<int32_t>& ids) const override {
+    StreamDecoder decoder(*this);
+    std::string text;
+    for (int32_t id : ids) text += decoder.push(id);
+    return text + decoder.flush();
+  }
+
+  StreamDecoder stream_decoder() const override { return StreamDecoder(*this); }
+  int32_t vocab_size() const override { return int32_t(tokens_.size()); }
+  std::optional<int32_t> eos_id() const override { return eos_id_; }
+  std::string token_text(int32_t id) const override { return tokens_[checked(id)]; }
+  const Piece& piece(int32_t id) const override { return pieces_[checked(id)]; }
+  const LeadingStrip& leading_strip() const override { return strip_; }
+
+ private:
+  // Ids of each distinct byte-level word seen in one encode() call: natural text repeats
+  // its words, so most words skip BPE.
+  using WordCache = std::unordered_map<std::string, std::vector<int32_t>, text::StringHash,
+                                       std::equal_to<>>;
+
+  void encode_piece(std::string_view piece, WordCache& cache, std::vector<int32_t>& ids) const {
+    if (!pre_tokenizer_) {
+      model_.encode_word(piece, ids);
+      return;
+    }
+    std::string prefixed;
+    if (pre_tokenizer_->add_prefix_space() && !piece.starts_with(' ')) {
+      prefixed.reserve(piece.size() + 1);
+      prefixed.append(1, ' ').append(piece);
+      piece = prefixed;
+    }
+    const auto& chars = text::byte_level_chars();
+    for (std::string_view word : pre_tokenizer_->split(piece)) {
+      auto it = cache.find(word);
+      if (it == cache.end()) {
+        std::string byte_chars;
+        for (char c : word) byte_chars += chars[static_cast<unsigned char>(c)];
+        std::vector<int32_t> word_ids;
+        model_.encode_word(byte_chars, word_ids);
+        it = cache.emplace(std::string(word), std::move(word_ids)).first;
+      }
+      ids.insert(ids.end(), it->second.begin(), it->second.end());
+    }
+  }
+
+  // Token strings and decoder pieces by id; added tokens take precedence over the model
+  // vocabulary, as in `tokenizers`.
+  void build_token_table(const text::DecoderRules& rules) {
+    int32_t size = 0;
+    for (const auto& [token, id] : model_.vocab()) size = std::max(size, id + 1);
+    for (const auto& token : added_.tokens()) size = std::max(size, token.id + 1);
+    tokens_.assign(size_t(size), "");
+    known_.assign(size_t(size), false);
+    for (const auto& [token, id] : model_.vocab()) tokens_[size_t(id)] = token, known_[size_t(id)] = true;
+    for (const auto& token : added_.tokens())
+      tokens_[size_t(token.id)] = token.content, known_[size_t(token.id)] = true;
+    pieces_.reserve(tokens_.size());
+    for (const std::string& token : tokens_) pieces_.push_back(text::decode_token(rules, token));
+    strip_ = rules.strip;
+  }
+
+  std::optional<int32_t> token_id(std::string_view token) const {
+    for (const auto& added : added_.tokens())
+      if (added.content == token) return added.id;
+    if (const auto it = model_.vocab().find(token); it != model_.vocab().end()) return it->second;
+    return std::nullopt;
+  }
+
+  std::optional<int32_t> find_eos(const std::filesystem::path& config_path) const {
+    if (std::filesystem::exists(config_path)) {
+      const nlohmann::json config = read_json(config_path.string());
+      const auto eos = config.value("eos_token", nlohmann::json());
+      // eos_token is a string, or an AddedToken object with a "content" in older files.
+      const auto content = eos.is_object() ? eos.value("content", nlohmann::json()) : eos;
+      if (content.is_string()) {
+        if (const auto id = token_id(content.get<std::string>())) return id;
+        fail("{}: eos_token '{}' is not a token of {}", config_path.string(),
+             content.get<std::string>(), path_);
+      }
+    }
+    for (const char* name : {"</s>", "<|endoftext|>"})
+      if (const auto id = token_id(name)) return id;
+    return std::nullopt;
+  }
+
+  size_t checked(int32_t id) const {
+    if (id < 0 || id >= vocab_size() || !known_[size_t(id)])
+      fail("token id {} is not in the vocabulary of {}", id, path_);
+    return size_t(id);
+  }
+
+  std::string path_;
+  text::Normalizer normalizer_;
+  std::unique_ptr<text::ByteLevelPreTokenizer> pre_tokenizer_;  // null: no pre-tokenizer
+  text::BpeModel model_;
+  text::AddedTokens added_;
+  std::vector<std::string> tokens_;  // by id
+  std::vector<bool> known_;          // by id: whether some token has this id
+  std::vector<Piece> pieces_;        // by id
+  LeadingStrip strip_;
+  std::optional<int32_t> eos_id_;
+};
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& tokenizer_json_path) {
+  const nlohmann::json json = read_json(tokenizer_json_path);
+  if (!json.is_object()) fail("{}: expected a JSON object", tokenizer_json_path);
+  try {
+    return std::make_unique<BpeTokenizer>(json, tokenizer_json_path);
+  } catch (const nlohmann::json::exception& e) {
+    // A field of the wrong type or missing where the format requires it.
+    fail("{}: {}", tokenizer_json_path, e.what());
+  }
+}
+
+}  // namespace kllens
