@@ -21,15 +21,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory per test, so tests never share files (also across concurrent runs).
-std::string test_dir() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  const std::string dir = ::testing::TempDir() + "/kllens_st_" + std::to_string(::getpid()) + "_" +
-                          info->test_suite_name() + "_" + info->name();
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
+// A fresh directory per test, removed when the test ends, so tests never share files
+// (also across concurrent runs of the suite).
+struct TestDir {
+  std::string path;
+  TestDir() {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    path = ::testing::TempDir() + "/kllens_st_" + std::to_string(::getpid()) + "_" +
+           info->test_suite_name() + "_" + info->name();
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TestDir() { fs::remove_all(path); }
+};
 
 std::vector<std::string> dir_listing(const std::string& dir) {
   std::vector<std::string> out;
@@ -49,10 +53,13 @@ std::string error_of(F&& f) {
   return "<no error>";
 }
 
-::testing::AssertionResult mentions(const std::string& msg, std::initializer_list<std::string> parts) {
-  if (msg.find('\n') != std::string::npos) return ::testing::AssertionFailure() << "multi-line: " << msg;
+::testing::AssertionResult mentions(const std::string& msg,
+                                    std::initializer_list<std::string> parts) {
+  if (msg.find('\n') != std::string::npos)
+    return ::testing::AssertionFailure() << "multi-line: " << msg;
   for (const auto& p : parts)
-    if (msg.find(p) == std::string::npos) return ::testing::AssertionFailure() << "'" << p << "' not in: " << msg;
+    if (msg.find(p) == std::string::npos)
+      return ::testing::AssertionFailure() << "'" << p << "' not in: " << msg;
   return ::testing::AssertionSuccess();
 }
 
@@ -77,23 +84,28 @@ uint8_t pattern(size_t tensor, size_t byte) { return uint8_t(tensor * 31 + byte 
 
 void write_pattern(const std::string& path, const std::vector<TensorSpec>& specs,
                    const std::map<std::string, std::string>& meta = {}) {
-  write_safetensors(path, specs, [](size_t i, void* dst, size_t bytes) {
-    for (size_t b = 0; b < bytes; ++b) static_cast<uint8_t*>(dst)[b] = pattern(i, b);
-  }, meta);
+  write_safetensors(
+      path, specs,
+      [](size_t i, void* dst, size_t bytes) {
+        for (size_t b = 0; b < bytes; ++b) static_cast<uint8_t*>(dst)[b] = pattern(i, b);
+      },
+      meta);
 }
 
 void expect_pattern(const TensorInfo& t, size_t index) {
-  for (size_t b = 0; b < t.bytes; ++b) ASSERT_EQ(t.data[b], pattern(index, b)) << t.name << " byte " << b;
+  for (size_t b = 0; b < t.bytes; ++b)
+    ASSERT_EQ(t.data[b], pattern(index, b)) << t.name << " byte " << b;
 }
 
 // ---- writer / reader round trip ----------------------------------------------------------
 
 TEST(Safetensors, RoundTripAllDtypes) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::vector<TensorSpec> specs = {
-      {"h.f16", DType::F16, {3}},          {"w.f32", DType::F32, {2, 3}}, {"b.bf16", DType::BF16, {2, 2}},
-      {"ids.i32", DType::I32, {3}},        {"ids.i64", DType::I64, {2}},  {"scalar", DType::F32, {}},
-      {"empty", DType::F32, {0, 5}},       {"empty64", DType::I64, {0}},
+      {"h.f16", DType::F16, {3}},    {"w.f32", DType::F32, {2, 3}}, {"b.bf16", DType::BF16, {2, 2}},
+      {"ids.i32", DType::I32, {3}},  {"ids.i64", DType::I64, {2}},  {"scalar", DType::F32, {}},
+      {"empty", DType::F32, {0, 5}}, {"empty64", DType::I64, {0}},
   };
   const std::map<std::string, std::string> meta = {{"format", "pt"}, {"kllens", "test"}};
   const std::string path = dir + "/m.safetensors";
@@ -128,16 +140,19 @@ TEST(Safetensors, RoundTripAllDtypes) {
 }
 
 TEST(Safetensors, WriterRefusesDuplicatesAndLeavesNothing) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = dir + "/dup.safetensors";
   EXPECT_TRUE(mentions(error_of([&] {
-    write_pattern(path, {{"a", DType::F32, {1}}, {"a", DType::F16, {1}}});
-  }), {path, "'a'"}));
+                         write_pattern(path, {{"a", DType::F32, {1}}, {"a", DType::F16, {1}}});
+                       }),
+                       {path, "'a'"}));
   EXPECT_TRUE(dir_listing(dir).empty());
 }
 
 TEST(Safetensors, WriterFillErrorLeavesNoFile) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = dir + "/w.safetensors";
   EXPECT_THROW(write_safetensors(path, {{"a", DType::F32, {4}}, {"b", DType::F32, {4}}},
                                  [](size_t i, void*, size_t) {
@@ -171,20 +186,26 @@ TEST(Safetensors, StoreMissingTensorAndWrongShape) {
   const std::string dir = shared_path("fixtures/tiny-mamba");
   const TensorStore store = TensorStore::open_dir(dir);
   EXPECT_EQ(store.find("lm_head.weight"), nullptr);
-  EXPECT_TRUE(mentions(error_of([&] { store.get("lm_head.weight"); }), {dir, "'lm_head.weight'", "missing"}));
-  EXPECT_TRUE(mentions(error_of([&] { store.get("backbone.embeddings.weight", {4096, 64}); }),
-                       {"model.safetensors", "'backbone.embeddings.weight'", "[4096, 128]", "[4096, 64]"}));
+  EXPECT_TRUE(mentions(error_of([&] { store.get("lm_head.weight"); }),
+                       {dir, "'lm_head.weight'", "missing"}));
+  EXPECT_TRUE(
+      mentions(error_of([&] {
+                 store.get("backbone.embeddings.weight", {4096, 64});
+               }),
+               {"model.safetensors", "'backbone.embeddings.weight'", "[4096, 128]", "[4096, 64]"}));
 }
 
 TEST(Safetensors, StoreWithoutWeights) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   EXPECT_TRUE(mentions(error_of([&] { TensorStore::open_dir(dir); }), {dir, "model.safetensors"}));
 }
 
 // ---- sharded folders ---------------------------------------------------------------------
 
 void write_two_shards(const std::string& dir, const nlohmann::json& weight_map) {
-  write_pattern(dir + "/model-00001-of-00002.safetensors", {{"a", DType::F32, {2, 2}}, {"b", DType::F16, {3}}});
+  write_pattern(dir + "/model-00001-of-00002.safetensors",
+                {{"a", DType::F32, {2, 2}}, {"b", DType::F16, {3}}});
   write_pattern(dir + "/model-00002-of-00002.safetensors", {{"c", DType::BF16, {5}}});
   nlohmann::json index = {{"metadata", {{"total_size", 32}}}, {"weight_map", weight_map}};
   write_file_atomic(dir + "/model.safetensors.index.json", index.dump(2));
@@ -195,7 +216,8 @@ const nlohmann::json kWeightMap = {{"a", "model-00001-of-00002.safetensors"},
                                    {"c", "model-00002-of-00002.safetensors"}};
 
 TEST(Safetensors, ShardedStore) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   write_two_shards(dir, kWeightMap);
   const TensorStore store = TensorStore::open_dir(dir);
   EXPECT_EQ(store.names(), (std::vector<std::string>{"a", "b", "c"}));
@@ -214,45 +236,54 @@ TEST(Safetensors, ShardedStore) {
 }
 
 TEST(Safetensors, ShardMissing) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   nlohmann::json map = kWeightMap;
   map["d"] = "model-00003-of-00002.safetensors";
   write_two_shards(dir, map);
-  EXPECT_TRUE(mentions(error_of([&] { TensorStore::open_dir(dir); }),
-                       {"model.safetensors.index.json", "model-00003-of-00002.safetensors", "'d'"}));
+  EXPECT_TRUE(
+      mentions(error_of([&] { TensorStore::open_dir(dir); }),
+               {"model.safetensors.index.json", "model-00003-of-00002.safetensors", "'d'"}));
 }
 
 TEST(Safetensors, ShardLacksListedTensor) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   nlohmann::json map = kWeightMap;
   map["c"] = "model-00001-of-00002.safetensors";
   write_two_shards(dir, map);
-  EXPECT_TRUE(mentions(error_of([&] { TensorStore::open_dir(dir); }),
-                       {"model.safetensors.index.json", "model-00001-of-00002.safetensors", "'c'"}));
+  EXPECT_TRUE(
+      mentions(error_of([&] { TensorStore::open_dir(dir); }),
+               {"model.safetensors.index.json", "model-00001-of-00002.safetensors", "'c'"}));
 }
 
 TEST(Safetensors, IndexWithoutWeightMap) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   write_file_atomic(dir + "/model.safetensors.index.json", "{\"metadata\": {}}");
-  EXPECT_TRUE(mentions(error_of([&] { TensorStore::open_dir(dir); }), {"index.json", "weight_map"}));
+  EXPECT_TRUE(
+      mentions(error_of([&] { TensorStore::open_dir(dir); }), {"index.json", "weight_map"}));
 }
 
 // ---- refusals at open ----------------------------------------------------------------------
 
 TEST(SafetensorsRefuses, TruncatedFile) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = dir + "/short.safetensors";
   write_file_atomic(path, "abcde");
   EXPECT_TRUE(mentions(open_error(path), {path, "8"}));
 }
 
 TEST(SafetensorsRefuses, MissingFile) {
-  const std::string path = test_dir() + "/none.safetensors";
+  const TestDir tmp;
+  const std::string path = tmp.path + "/none.safetensors";
   EXPECT_TRUE(mentions(open_error(path), {path, "cannot open"}));
 }
 
 TEST(SafetensorsRefuses, HeaderLongerThanFile) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = write_raw(dir, "{}", 0);
   std::string raw = read_file(path);
   const uint64_t n = 1000;
@@ -262,7 +293,8 @@ TEST(SafetensorsRefuses, HeaderLongerThanFile) {
 }
 
 TEST(SafetensorsRefuses, AbsurdHeaderLength) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = write_raw(dir, "{}", 0);
   std::string raw = read_file(path);
   const uint64_t n = uint64_t(1) << 40;
@@ -272,97 +304,128 @@ TEST(SafetensorsRefuses, AbsurdHeaderLength) {
 }
 
 TEST(SafetensorsRefuses, MalformedHeaderJson) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = write_raw(dir, "{\"w\": {\"dtype\": \"F32\",", 0);
   EXPECT_TRUE(mentions(open_error(path), {path, "malformed header JSON"}));
 }
 
 TEST(SafetensorsRefuses, HeaderNotObject) {
-  const std::string dir = test_dir();
-  EXPECT_TRUE(mentions(open_error(write_raw(dir, "[1, 2]", 0)), {"bad.safetensors", "not an object"}));
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  EXPECT_TRUE(
+      mentions(open_error(write_raw(dir, "[1, 2]", 0)), {"bad.safetensors", "not an object"}));
 }
 
 TEST(SafetensorsRefuses, MetadataNotStrings) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = write_raw(dir, R"({"__metadata__": {"step": 5}})", 0);
   EXPECT_TRUE(mentions(open_error(path), {path, "__metadata__", "step"}));
 }
 
 TEST(SafetensorsRefuses, EntryMissingKey) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = write_raw(dir, R"({"w": {"shape": [1], "data_offsets": [0, 4]}})", 4);
   EXPECT_TRUE(mentions(open_error(path), {path, "'w'", "dtype"}));
 }
 
 TEST(SafetensorsRefuses, EntryWrongTypes) {
-  const std::string dir = test_dir();
-  EXPECT_TRUE(mentions(open_error(write_raw(dir, R"({"w": {"dtype": 1, "shape": [1], "data_offsets": [0, 4]}})", 4)),
-                       {"bad.safetensors", "'w'", "dtype"}));
-  EXPECT_TRUE(mentions(open_error(write_raw(dir, R"({"w": {"dtype": "F32", "shape": 1, "data_offsets": [0, 4]}})", 4)),
-                       {"bad.safetensors", "'w'", "shape"}));
-  EXPECT_TRUE(mentions(open_error(write_raw(dir, R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0]}})", 4)),
-                       {"bad.safetensors", "'w'", "data_offsets"}));
-  EXPECT_TRUE(mentions(open_error(write_raw(dir, R"({"w": [1, 2]})", 4)), {"bad.safetensors", "'w'"}));
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  EXPECT_TRUE(mentions(
+      open_error(write_raw(dir, R"({"w": {"dtype": 1, "shape": [1], "data_offsets": [0, 4]}})", 4)),
+      {"bad.safetensors", "'w'", "dtype"}));
+  EXPECT_TRUE(
+      mentions(open_error(write_raw(
+                   dir, R"({"w": {"dtype": "F32", "shape": 1, "data_offsets": [0, 4]}})", 4)),
+               {"bad.safetensors", "'w'", "shape"}));
+  EXPECT_TRUE(
+      mentions(open_error(write_raw(
+                   dir, R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0]}})", 4)),
+               {"bad.safetensors", "'w'", "data_offsets"}));
+  EXPECT_TRUE(
+      mentions(open_error(write_raw(dir, R"({"w": [1, 2]})", 4)), {"bad.safetensors", "'w'"}));
 }
 
 TEST(SafetensorsRefuses, UnknownDtype) {
-  const std::string dir = test_dir();
-  const std::string path = write_raw(dir, R"({"w": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}})", 8);
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  const std::string path =
+      write_raw(dir, R"({"w": {"dtype": "F64", "shape": [1], "data_offsets": [0, 8]}})", 8);
   EXPECT_TRUE(mentions(open_error(path), {path, "'w'", "F64"}));
 }
 
 TEST(SafetensorsRefuses, NegativeDim) {
-  const std::string dir = test_dir();
-  const std::string path = write_raw(dir, R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4);
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  const std::string path =
+      write_raw(dir, R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4);
   EXPECT_TRUE(mentions(open_error(path), {path, "'w'", "shape"}));
 }
 
 TEST(SafetensorsRefuses, OffsetsReversed) {
-  const std::string dir = test_dir();
-  const std::string path = write_raw(dir, R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}})", 4);
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  const std::string path =
+      write_raw(dir, R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 0]}})", 4);
   EXPECT_TRUE(mentions(open_error(path), {path, "'w'", "data_offsets"}));
 }
 
 TEST(SafetensorsRefuses, OffsetsPastEnd) {
-  const std::string dir = test_dir();
-  const std::string path = write_raw(dir, R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8);
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  const std::string path =
+      write_raw(dir, R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8);
   EXPECT_TRUE(mentions(open_error(path), {path, "'w'", "past"}));
 }
 
 TEST(SafetensorsRefuses, SizeNotShapeTimesDtype) {
-  const std::string dir = test_dir();
-  const std::string path = write_raw(dir, R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8);
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  const std::string path =
+      write_raw(dir, R"({"w": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8);
   EXPECT_TRUE(mentions(open_error(path), {path, "'w'", "12"}));
 }
 
 TEST(SafetensorsRefuses, ShapeOverflow) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   // 2^62 · 2^2 · 4 bytes wraps to 0 in 64 bits; it must not pass as an empty tensor.
   const std::string path = write_raw(
-      dir, R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}})", 0);
+      dir, R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 0]}})",
+      0);
   EXPECT_TRUE(mentions(open_error(path), {path, "'w'", "too large"}));
 }
 
 TEST(SafetensorsRefuses, OverlappingTensors) {
-  const std::string dir = test_dir();
-  const std::string path = write_raw(dir,
-      R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-          "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})", 12);
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  const std::string path =
+      write_raw(dir,
+                R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+          "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                12);
   EXPECT_TRUE(mentions(open_error(path), {path, "'a'", "'b'", "overlap"}));
 }
 
 TEST(Safetensors, EmptyTensorInsideAnotherIsNoOverlap) {
-  const std::string dir = test_dir();
-  const std::string path = write_raw(dir,
-      R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-          "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]}})", 8);
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  const std::string path =
+      write_raw(dir,
+                R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+          "e": {"dtype": "F32", "shape": [0], "data_offsets": [4, 4]}})",
+                8);
   EXPECT_EQ(SafetensorsFile::open(path)->tensors().size(), 2u);
 }
 
 // ---- AtomicFile ----------------------------------------------------------------------------
 
 TEST(AtomicFile, NothingWithoutCommit) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = dir + "/out.txt";
   try {
     AtomicFile f(path);
@@ -376,7 +439,8 @@ TEST(AtomicFile, NothingWithoutCommit) {
 }
 
 TEST(AtomicFile, CommitPublishesAndReplaces) {
-  const std::string dir = test_dir();
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
   const std::string path = dir + "/out.txt";
   write_file_atomic(path, "old");
   {
@@ -396,9 +460,12 @@ TEST(AtomicFile, CommitPublishesAndReplaces) {
 }
 
 TEST(AtomicFile, ErrorsNameThePath) {
-  const std::string dir = test_dir();
-  EXPECT_TRUE(mentions(error_of([&] { read_file(dir + "/absent.txt"); }), {dir + "/absent.txt", "cannot open"}));
-  EXPECT_TRUE(mentions(error_of([&] { AtomicFile f(dir + "/no/such/dir/x"); }), {dir + "/no/such/dir/x"}));
+  const TestDir tmp;
+  const std::string& dir = tmp.path;
+  EXPECT_TRUE(mentions(error_of([&] { read_file(dir + "/absent.txt"); }),
+                       {dir + "/absent.txt", "cannot open"}));
+  EXPECT_TRUE(
+      mentions(error_of([&] { AtomicFile f(dir + "/no/such/dir/x"); }), {dir + "/no/such/dir/x"}));
 }
 
 }  // namespace

@@ -40,9 +40,9 @@ struct ModelConfig {
   int64_t num_meta_tokens = 0;
   int64_t sliding_window = 0;  // 0 = none (every layer global)
   int64_t max_position_embeddings = 0, orig_max_position_embeddings = 0;
-  bool rope = false;          // config "rope": RoPE on q and k at all
+  bool rope = false;  // config "rope": RoPE on q and k at all
   double rope_theta = 10000;
-  std::string rope_type;      // "" (default: base θ) or "ntk" (static NTK-scaled base)
+  std::string rope_type;  // "" (default: base θ) or "ntk" (static NTK-scaled base)
   bool inner_layernorms = false;
   // Layers with full causal attention; with a sliding window the others use it. When the
   // config has no global_attn_idx, HF attends globally everywhere, so every layer is listed.
@@ -52,11 +52,11 @@ struct ModelConfig {
   std::string mlp_act;  // "silu" (SwiGLU) or "relu2"
 
   // ---- helpers
-  int64_t conv_dim() const;                    // Mamba-2: I + 2·G·N; else I
-  int64_t in_proj_rows(int64_t layer) const;   // Mamba-1 2I; Mamba-2 2I+2GN+nh;
-                                               // Hymba H+kh+vh+2I, or H+2I for KV consumers
-  int kv_producer(int64_t layer) const;        // Hymba: producer of a consumer layer, else -1
-  bool is_global_attn(int64_t layer) const;    // Hymba: full causal attention in this layer
+  int64_t conv_dim() const;                   // Mamba-2: I + 2·G·N; else I
+  int64_t in_proj_rows(int64_t layer) const;  // Mamba-1 2I; Mamba-2 2I+2GN+nh;
+                                              // Hymba H+kh+vh+2I, or H+2I for KV consumers
+  int kv_producer(int64_t layer) const;       // Hymba: producer of a consumer layer, else -1
+  bool is_global_attn(int64_t layer) const;   // Hymba: full causal attention in this layer
 
   // Reads DIR/config.json. Throws one-line kllens::Error "DIR/config.json: ...".
   static ModelConfig load(const std::string& dir);

@@ -73,8 +73,8 @@ class TensorStore {
 
  private:
   struct Entry {
-    const TensorInfo* info;                  // borrowed from *file
-    std::shared_ptr<SafetensorsFile> file;   // shared ownership of the mapping
+    const TensorInfo* info;                 // borrowed from *file
+    std::shared_ptr<SafetensorsFile> file;  // shared ownership of the mapping
   };
   std::string dir_;
   std::map<std::string, Entry> entries_;

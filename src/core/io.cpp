@@ -31,8 +31,13 @@ std::string parent_dir(const std::string& path) {
 // ---- AtomicFile -------------------------------------------------------------------------
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
-  tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
-  f_ = std::fopen(tmp_.c_str(), "wbx");  // "x": never clobber a file we did not create
+  // "x" never clobbers a file we did not create; a stale temp file left by a crashed
+  // process with the same (recycled) pid only makes us try the next name.
+  for (int attempt = 0; attempt < 100 && !f_; ++attempt) {
+    tmp_ = path_ + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(g_tmp_counter++);
+    f_ = std::fopen(tmp_.c_str(), "wbx");
+    if (!f_ && errno != EEXIST) break;
+  }
   if (!f_) fail("{}: cannot create: {}", path_, errno_str());
 }
 
@@ -48,7 +53,8 @@ std::FILE* AtomicFile::file() {
 
 void AtomicFile::write(const void* data, size_t bytes) {
   if (bytes == 0) return;
-  if (std::fwrite(data, 1, bytes, file()) != bytes) fail("{}: write failed: {}", path_, errno_str());
+  if (std::fwrite(data, 1, bytes, file()) != bytes)
+    fail("{}: write failed: {}", path_, errno_str());
 }
 
 void AtomicFile::write(std::string_view s) { write(s.data(), s.size()); }
@@ -60,7 +66,8 @@ void AtomicFile::commit() {
   if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0) err = errno;
   if (std::fclose(f) != 0 && err == 0) err = errno;
   if (err != 0) fail("{}: write failed: {}", path_, std::strerror(err));
-  if (std::rename(tmp_.c_str(), path_.c_str()) != 0) fail("{}: cannot rename into place: {}", path_, errno_str());
+  if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    fail("{}: cannot rename into place: {}", path_, errno_str());
   committed_ = true;
   // The rename itself is durable only once the directory entry is on disk.
   const std::string dir = parent_dir(path_);
@@ -69,7 +76,8 @@ void AtomicFile::commit() {
   err = ::fsync(dfd) != 0 ? errno : 0;
   ::close(dfd);
   // Some file systems cannot sync a directory (EINVAL); the file's own data is synced.
-  if (err != 0 && err != EINVAL) fail("{}: cannot sync directory {}: {}", path_, dir, std::strerror(err));
+  if (err != 0 && err != EINVAL)
+    fail("{}: cannot sync directory {}: {}", path_, dir, std::strerror(err));
 }
 
 void write_file_atomic(const std::string& path, std::string_view contents) {

@@ -43,8 +43,10 @@ std::string rewrite_bare_tokens(std::string_view text) {
     const char c = text[i];
     if (in_string) {
       out += c;
-      if (c == '\\' && i + 1 < text.size()) out += text[++i];
-      else if (c == '"') in_string = false;
+      if (c == '\\' && i + 1 < text.size())
+        out += text[++i];
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') in_string = true;
@@ -80,10 +82,17 @@ nlohmann::json parse_json_lenient(std::string_view text, const std::string& path
   try {
     j = nlohmann::json::parse(rewrite_bare_tokens(text));
   } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON: {}", path_for_errors, e.what());
+    fail("{}: malformed JSON: {}", path_for_errors, json_parse_message(e));
   }
   replace_float_objects(j);
   return j;
+}
+
+std::string json_parse_message(const nlohmann::json::parse_error& e) {
+  const std::string_view what = e.what();
+  const size_t end =
+      what.starts_with("[json.exception.") ? what.find("] ") : std::string_view::npos;
+  return std::string(end == std::string_view::npos ? what : what.substr(end + 2));
 }
 
 double json_number(const nlohmann::json& j) {

@@ -17,6 +17,9 @@ namespace kllens {
 // Throws kllens::Error "PATH: malformed JSON: <parser message>".
 nlohmann::json parse_json_lenient(std::string_view text, const std::string& path_for_errors);
 
+// A parser message without nlohmann's "[json.exception.parse_error.101] " prefix.
+std::string json_parse_message(const nlohmann::json::parse_error& e);
+
 // A JSON number, or {"__float__": "Infinity" | "-Infinity" | "NaN"}, as a double.
 // Throws kllens::Error "expected a number, got <json>" (callers add path and key).
 double json_number(const nlohmann::json& j);

@@ -98,7 +98,7 @@ void SafetensorsFile::parse_header(size_t header_len) {
   try {
     header = nlohmann::json::parse(base + 8, base + 8 + header_len);
   } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed header JSON: {}", path_, e.what());
+    fail("{}: malformed header JSON: {}", path_, json_parse_message(e));
   }
   if (!header.is_object()) fail("{}: header is a JSON {}, not an object", path_, type_of(header));
 
@@ -139,7 +139,8 @@ void SafetensorsFile::parse_header(size_t header_len) {
     uint64_t bytes = dtype_size(dtype);
     for (const auto& d : jshape) {
       auto dim = json_uint(d);
-      if (!dim) bad(fmt::format("shape {} has a dimension that is not an integer >= 0", jshape.dump()));
+      if (!dim)
+        bad(fmt::format("shape {} has a dimension that is not an integer >= 0", jshape.dump()));
       if (*dim > uint64_t(INT64_MAX) || __builtin_mul_overflow(bytes, *dim, &bytes))
         bad(fmt::format("shape {} is too large", jshape.dump()));
       shape.push_back(int64_t(*dim));
@@ -206,7 +207,8 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
     // Shard names are relative to the folder; refuse anything that could escape it.
     if (file.empty() || file[0] == '/' || file == ".." || file.starts_with("../") ||
         file.find("/../") != std::string::npos || file.ends_with("/.."))
-      fail("{}: tensor '{}' maps to '{}', which is not a file inside the folder", index_path, name, file);
+      fail("{}: tensor '{}' maps to '{}', which is not a file inside the folder", index_path, name,
+           file);
     auto& shard = shards[file];
     if (!shard) {
       const std::string shard_path = dir + "/" + file;
@@ -216,7 +218,8 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
     }
     auto it = shard->tensors().find(name);
     if (it == shard->tensors().end())
-      fail("{}: tensor '{}' is listed in '{}', but that shard does not hold it", index_path, name, file);
+      fail("{}: tensor '{}' is listed in '{}', but that shard does not hold it", index_path, name,
+           file);
     store.entries_[name] = Entry{&it->second, shard};
   }
   return store;

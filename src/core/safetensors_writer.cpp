@@ -35,14 +35,15 @@ void write_safetensors(const std::string& path, const std::vector<TensorSpec>& s
     if (s.name == "__metadata__" || header.contains(s.name))
       fail("{}: tensor name '{}' is reserved or used twice", path, s.name);
     if (dtype_is_quantized(s.dtype))
-      fail("{}: tensor '{}': dtype {} has no safetensors spelling", path, s.name, dtype_name(s.dtype));
+      fail("{}: tensor '{}': dtype {} has no safetensors spelling", path, s.name,
+           dtype_name(s.dtype));
     uint64_t n = dtype_size(s.dtype);
     for (int64_t d : s.shape)
       if (d < 0 || __builtin_mul_overflow(n, uint64_t(d), &n))
         fail("{}: tensor '{}': bad shape {}", path, s.name, shape_str(s.shape));
     bytes[i] = size_t(n);
-    header[s.name] = {{"dtype", dtype_name(s.dtype)}, {"shape", s.shape},
-                      {"data_offsets", {offset, offset + n}}};
+    header[s.name] = {
+        {"dtype", dtype_name(s.dtype)}, {"shape", s.shape}, {"data_offsets", {offset, offset + n}}};
     offset += n;
   }
 

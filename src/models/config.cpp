@@ -36,6 +36,10 @@ class Keys {
     return it == j_.end() || it->is_null() ? nullptr : &*it;
   }
   bool has(const char* key) const { return get(key) != nullptr; }
+  bool is_null(const char* key) const {
+    auto it = j_.find(key);
+    return it != j_.end() && it->is_null();
+  }
 
   int64_t i64(const char* key, int64_t def) const {
     const json* v = get(key);
@@ -43,9 +47,8 @@ class Keys {
     if (v->is_number_integer() && !(v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX))
       return v->get<int64_t>();
     // Some writers store whole numbers as floats (2.0).
-    if (v->is_number_float() && std::isfinite(v->get<double>()) && v->get<double>() == std::trunc(v->get<double>()) &&
-        std::fabs(v->get<double>()) < 9e15)
-      return int64_t(v->get<double>());
+    const double d = v->is_number_float() ? v->get<double>() : 0.5;
+    if (d == std::trunc(d) && std::fabs(d) < 9e15) return int64_t(d);
     fail_key(key, fmt::format("must be an integer, got {}", v->dump()));
   }
 
@@ -77,7 +80,8 @@ class Keys {
   int64_t rank(const char* key, int64_t hidden) const {
     const json* v = get(key);
     if (!v || (v->is_string() && *v == "auto")) return (hidden + 15) / 16;
-    if (v->is_string()) fail_key(key, fmt::format("must be an integer or \"auto\", got {}", v->dump()));
+    if (v->is_string())
+      fail_key(key, fmt::format("must be an integer or \"auto\", got {}", v->dump()));
     return i64(key, 0);
   }
 
@@ -87,7 +91,8 @@ class Keys {
     if (!v) return out;
     if (!v->is_array()) fail_key(key, fmt::format("must be a list of integers, got {}", v->dump()));
     for (const json& e : *v) {
-      if (!e.is_number_integer()) fail_key(key, fmt::format("must be a list of integers, got {}", v->dump()));
+      if (!e.is_number_integer())
+        fail_key(key, fmt::format("must be a list of integers, got {}", v->dump()));
       out.push_back(e.get<int64_t>());
     }
     return out;
@@ -97,7 +102,8 @@ class Keys {
   void require(const char* key, const json& want, const json& def) const {
     const json* v = get(key);
     const json& got = v ? *v : def;
-    if (got != want) fail_key(key, fmt::format("is {}; kllens supports only {}", got.dump(), want.dump()));
+    if (got != want)
+      fail_key(key, fmt::format("is {}; kllens supports only {}", got.dump(), want.dump()));
   }
 
   const std::string& path() const { return path_; }
@@ -109,7 +115,9 @@ class Keys {
 };
 
 // Python's int(expand * hidden).
-int64_t expanded(double expand, int64_t hidden) { return int64_t(std::trunc(expand * double(hidden))); }
+int64_t expanded(double expand, int64_t hidden) {
+  return int64_t(std::trunc(expand * double(hidden)));
+}
 
 // An `expand` value that gives back I through int(expand * H).
 json expand_json(int64_t inner, int64_t hidden) {
@@ -124,7 +132,8 @@ json expand_json(int64_t inner, int64_t hidden) {
 void read_dt_limit(const Keys& k, const char* key, ModelConfig& c) {
   const json* v = k.get(key);
   if (!v) return;
-  if (!v->is_array() || v->size() != 2) k.fail_key(key, fmt::format("must be [lo, hi], got {}", v->dump()));
+  if (!v->is_array() || v->size() != 2)
+    k.fail_key(key, fmt::format("must be [lo, hi], got {}", v->dump()));
   try {
     c.dt_limit_lo = json_number((*v)[0]);
     c.dt_limit_hi = json_number((*v)[1]);
@@ -163,7 +172,8 @@ void parse_mamba2(const Keys& k, ModelConfig& c) {
   c.vocab_size = k.i64("vocab_size", 32768);
   c.hidden_size = k.i64("hidden_size", 4096);
   c.num_layers = k.i64("num_hidden_layers", 64);
-  c.intermediate_size = expanded(k.f64("expand", 2), c.hidden_size);  // intermediate_size key ignored
+  c.intermediate_size =
+      expanded(k.f64("expand", 2), c.hidden_size);  // intermediate_size key ignored
   c.num_heads = k.i64("num_heads", 128);
   c.head_dim = k.i64("head_dim", 64);
   c.n_groups = k.i64("n_groups", 8);
@@ -185,7 +195,8 @@ void parse_mamba_ssm(const Keys& k, ModelConfig& c) {
   c.hidden_size = k.i64("d_model", 2560);
   c.num_layers = k.i64("n_layer", 64);
   const int64_t vocab = k.i64("vocab_size", 50277), multiple = k.i64("pad_vocab_size_multiple", 8);
-  if (multiple < 1) k.fail_key("pad_vocab_size_multiple", fmt::format("must be >= 1, got {}", multiple));
+  if (multiple < 1)
+    k.fail_key("pad_vocab_size_multiple", fmt::format("must be >= 1, got {}", multiple));
   c.vocab_size = (vocab + multiple - 1) / multiple * multiple;  // mamba_ssm pads up
   c.tie_word_embeddings = k.flag("tie_embeddings", true);
   c.residual_in_fp32 = k.flag("residual_in_fp32", true);
@@ -196,7 +207,8 @@ void parse_mamba_ssm(const Keys& k, ModelConfig& c) {
 
   const json empty = json::object();
   const json* jssm = k.get("ssm_cfg");
-  if (jssm && !jssm->is_object()) k.fail_key("ssm_cfg", fmt::format("must be an object, got {}", jssm->dump()));
+  if (jssm && !jssm->is_object())
+    k.fail_key("ssm_cfg", fmt::format("must be an object, got {}", jssm->dump()));
   const Keys s(jssm ? *jssm : empty, k.path(), "ssm_cfg.");
   const std::string layer = s.str("layer", "Mamba1");
   if (layer == "Mamba1") {
@@ -240,7 +252,9 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
   c.mlp_size = k.i64("intermediate_size", 14336);
   c.num_layers = k.i64("num_hidden_layers", 32);
   c.num_attention_heads = k.i64("num_attention_heads", 32);
-  c.num_kv_heads = k.i64("num_key_value_heads", c.num_attention_heads);
+  // Absent: the class default 8; an explicit null: as many as the attention heads.
+  c.num_kv_heads =
+      k.is_null("num_key_value_heads") ? c.num_attention_heads : k.i64("num_key_value_heads", 8);
   c.norm_eps = k.f64("rms_norm_eps", 1e-6);
   c.residual_in_fp32 = false;  // Hymba keeps no fp32 residual option
   // null (the class default) means no window; HF would apply an explicit 0 as a window
@@ -264,10 +278,12 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
   c.rope_type = k.str("rope_type", "");
   if (c.rope_type == "default") c.rope_type = "";
   if (c.rope_type != "" && c.rope_type != "ntk")
-    k.fail_key("rope_type", fmt::format("is \"{}\"; kllens supports null, \"default\" and \"ntk\"", c.rope_type));
+    k.fail_key("rope_type", fmt::format("is \"{}\"; kllens supports null, \"default\" and \"ntk\"",
+                                        c.rope_type));
   c.mlp_act = k.str("mlp_hidden_act", "silu");
   if (c.mlp_act != "silu" && c.mlp_act != "relu2")
-    k.fail_key("mlp_hidden_act", fmt::format("is \"{}\"; expected \"silu\" or \"relu2\"", c.mlp_act));
+    k.fail_key("mlp_hidden_act",
+               fmt::format("is \"{}\"; expected \"silu\" or \"relu2\"", c.mlp_act));
   require_silu(k, "hidden_act");
   k.require("memory_tokens_interspersed_every", 0, 0);
   if (const std::string kq_norm = k.str("kq_norm", "none"); kq_norm != "none")
@@ -279,21 +295,25 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
          nkv, nh);
   // HymbaBlock sizes the attention with hidden_size whatever attn_hidden_size says.
   if (const int64_t a = k.i64("attn_hidden_size", -1); a > 0 && a != H)
-    k.fail_key("attn_hidden_size", fmt::format("is {}; kllens supports only <= 0 or hidden_size {}", a, H));
+    k.fail_key("attn_hidden_size",
+               fmt::format("is {}; kllens supports only <= 0 or hidden_size {}", a, H));
   const int64_t kq = k.i64("kq_head_dim", -1);
   c.qk_head_dim = kq > 0 ? kq : H / nh;
   c.v_head_dim = c.intermediate_size / nh;  // HymbaBlock overwrites the config's v_head_dim
   if (c.qk_head_dim * nh != H)
-    fail("{}: num_attention_heads {} x q/k head dim {} != hidden_size {}", k.path(), nh, c.qk_head_dim, H);
+    fail("{}: num_attention_heads {} x q/k head dim {} != hidden_size {}", k.path(), nh,
+         c.qk_head_dim, H);
   if (c.v_head_dim * nh != c.intermediate_size)
-    fail("{}: num_attention_heads {} does not divide the SSM width int(mamba_expand*hidden_size) = {}",
-         k.path(), nh, c.intermediate_size);
+    fail(
+        "{}: num_attention_heads {} does not divide the SSM width int(mamba_expand*hidden_size) = "
+        "{}",
+        k.path(), nh, c.intermediate_size);
   // HF computes the k and v widths with float division; they must agree with the heads.
   const int64_t k_hidden = int64_t(double(nkv) / double(nh) * double(H));
   const int64_t v_hidden = int64_t(double(nkv) / double(nh) * double(H) * expand);
   if (k_hidden != nkv * c.qk_head_dim || v_hidden != nkv * c.v_head_dim)
-    fail("{}: k/v widths {}/{} (from nkv/nh*hidden) != num_key_value_heads x head dims {}/{}", k.path(),
-         k_hidden, v_hidden, nkv * c.qk_head_dim, nkv * c.v_head_dim);
+    fail("{}: k/v widths {}/{} (from nkv/nh*hidden) != num_key_value_heads x head dims {}/{}",
+         k.path(), k_hidden, v_hidden, nkv * c.qk_head_dim, nkv * c.v_head_dim);
 
   // Without global_attn_idx HF attends globally in every layer (the window applies only
   // to layers missing from a given list).
@@ -304,14 +324,18 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
   }
   for (int64_t l : c.global_attn_layers)
     if (l < 0 || l >= c.num_layers)
-      k.fail_key("global_attn_idx", fmt::format("names layer {}, outside 0..{}", l, c.num_layers - 1));
+      k.fail_key("global_attn_idx",
+                 fmt::format("names layer {}, outside 0..{}", l, c.num_layers - 1));
 
   if (const json* g = k.get("kv_reuse_group")) {
-    if (!g->is_array()) k.fail_key("kv_reuse_group", fmt::format("must be a list of lists, got {}", g->dump()));
+    if (!g->is_array())
+      k.fail_key("kv_reuse_group", fmt::format("must be a list of lists, got {}", g->dump()));
     for (const json& group : *g) {
       if (!group.is_array() || group.empty() ||
-          !std::all_of(group.begin(), group.end(), [](const json& e) { return e.is_number_integer(); }))
-        k.fail_key("kv_reuse_group", fmt::format("has {}, not a list of layer indices", group.dump()));
+          !std::all_of(group.begin(), group.end(),
+                       [](const json& e) { return e.is_number_integer(); }))
+        k.fail_key("kv_reuse_group",
+                   fmt::format("has {}, not a list of layer indices", group.dump()));
       c.kv_reuse_groups.push_back(group.get<std::vector<int64_t>>());
     }
   } else if (const int64_t every = k.i64("kv_reuse_every_i_layer", -1); every > 0) {
@@ -327,15 +351,18 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
     for (size_t i = 0; i < group.size(); ++i) {
       const int64_t l = group[i];
       if (l < 0 || l >= c.num_layers || !seen.insert(l).second || (i > 0 && l <= group[0]))
-        k.fail_key("kv_reuse_group", fmt::format("group {} is invalid: layers must be in 0..{}, in one group "
-                                                 "only, and consumers must follow their producer",
-                                                 json(group).dump(), c.num_layers - 1));
+        k.fail_key("kv_reuse_group",
+                   fmt::format("group {} is invalid: layers must be in 0..{}, in one group "
+                               "only, and consumers must follow their producer",
+                               json(group).dump(), c.num_layers - 1));
     }
 
   if (c.rope && c.rope_type == "ntk" &&
       (c.orig_max_position_embeddings <= 0 || c.max_position_embeddings <= 0 || c.qk_head_dim <= 2))
-    fail("{}: rope_type \"ntk\" needs positive max_position_embeddings and orig_max_position_embeddings",
-         k.path());
+    fail(
+        "{}: rope_type \"ntk\" needs positive max_position_embeddings and "
+        "orig_max_position_embeddings",
+        k.path());
 }
 
 // Checks shared by every family: positive sizes and Mamba-2's head arithmetic.
@@ -358,16 +385,18 @@ void validate(const ModelConfig& c, const std::string& path) {
     positive("n_groups", c.n_groups);
     positive("chunk_size", c.chunk_size);
     if (c.num_heads * c.head_dim != c.intermediate_size)
-      fail("{}: num_heads*head_dim = {}*{} = {} != expand*hidden_size = {}", path, c.num_heads, c.head_dim,
-           c.num_heads * c.head_dim, c.intermediate_size);
+      fail("{}: num_heads*head_dim = {}*{} = {} != expand*hidden_size = {}", path, c.num_heads,
+           c.head_dim, c.num_heads * c.head_dim, c.intermediate_size);
     if (c.num_heads % c.n_groups != 0)
       fail("{}: n_groups {} does not divide num_heads {}", path, c.n_groups, c.num_heads);
     if (!(c.dt_limit_lo >= 0 && c.dt_limit_lo <= c.dt_limit_hi))
-      fail("{}: time_step_limit [{}, {}] must satisfy 0 <= lo <= hi", path, c.dt_limit_lo, c.dt_limit_hi);
+      fail("{}: time_step_limit [{}, {}] must satisfy 0 <= lo <= hi", path, c.dt_limit_lo,
+           c.dt_limit_hi);
   }
   if (c.arch == Arch::Hymba) {
     if (c.mlp_size < 0) fail("{}: intermediate_size (MLP) must be >= 0, got {}", path, c.mlp_size);
-    if (c.num_meta_tokens < 0) fail("{}: num_memory_tokens must be >= 0, got {}", path, c.num_meta_tokens);
+    if (c.num_meta_tokens < 0)
+      fail("{}: num_memory_tokens must be >= 0, got {}", path, c.num_meta_tokens);
   }
 }
 
@@ -380,7 +409,8 @@ std::optional<Arch> arch_from_architectures(const Keys& k) {
     if (name == "HymbaForCausalLM") return Arch::Hymba;
   }
   k.fail_key("architectures", fmt::format("is {}; expected MambaForCausalLM, Mamba2ForCausalLM or "
-                                          "HymbaForCausalLM", a->dump()));
+                                          "HymbaForCausalLM",
+                                          a->dump()));
 }
 
 }  // namespace
@@ -408,18 +438,25 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& path) {
   std::optional<Arch> arch;
   if (k.has("model_type")) {
     const std::string mt = k.str("model_type", "");
-    if (mt == "mamba") arch = Arch::Mamba1;
-    else if (mt == "mamba2") arch = Arch::Mamba2;
-    else if (mt == "hymba") arch = Arch::Hymba;
-    else fail("{}: unknown model_type \"{}\" (expected mamba, mamba2 or hymba)", path, mt);
+    if (mt == "mamba")
+      arch = Arch::Mamba1;
+    else if (mt == "mamba2")
+      arch = Arch::Mamba2;
+    else if (mt == "hymba")
+      arch = Arch::Hymba;
+    else
+      fail("{}: unknown model_type \"{}\" (expected mamba, mamba2 or hymba)", path, mt);
   } else {
     arch = arch_from_architectures(k);
   }
   if (arch) {
     c.model_type = std::string(arch_name(*arch));
-    if (*arch == Arch::Mamba1) parse_mamba1(k, c);
-    else if (*arch == Arch::Mamba2) parse_mamba2(k, c);
-    else parse_hymba(k, c);
+    if (*arch == Arch::Mamba1)
+      parse_mamba1(k, c);
+    else if (*arch == Arch::Mamba2)
+      parse_mamba2(k, c);
+    else
+      parse_hymba(k, c);
   } else if (k.has("d_model")) {
     parse_mamba_ssm(k, c);
   } else {
@@ -537,7 +574,8 @@ int ModelConfig::kv_producer(int64_t layer) const {
 bool ModelConfig::is_global_attn(int64_t layer) const {
   if (arch != Arch::Hymba) return false;  // no attention at all
   if (sliding_window <= 0) return true;
-  return std::find(global_attn_layers.begin(), global_attn_layers.end(), layer) != global_attn_layers.end();
+  return std::find(global_attn_layers.begin(), global_attn_layers.end(), layer) !=
+         global_attn_layers.end();
 }
 
 }  // namespace kllens
