@@ -4,6 +4,7 @@
 // normalised added tokens, pre-tokenize, and run BPE on every word.
 #include "kllens/tokenizer.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -132,9 +133,12 @@ class BpeTokenizer final : public Tokenizer {
     for (const auto& token : added_.tokens()) size = std::max(size, token.id + 1);
     tokens_.assign(size_t(size), "");
     known_.assign(size_t(size), false);
-    for (const auto& [token, id] : model_.vocab()) tokens_[size_t(id)] = token, known_[size_t(id)] = true;
-    for (const auto& token : added_.tokens())
-      tokens_[size_t(token.id)] = token.content, known_[size_t(token.id)] = true;
+    auto set = [&](int32_t id, const std::string& token) {
+      tokens_[size_t(id)] = token;
+      known_[size_t(id)] = true;
+    };
+    for (const auto& [token, id] : model_.vocab()) set(id, token);
+    for (const auto& token : added_.tokens()) set(token.id, token.content);
     pieces_.reserve(tokens_.size());
     for (const std::string& token : tokens_) pieces_.push_back(text::decode_token(rules, token));
     strip_ = rules.strip;
