@@ -1,0 +1,236 @@
+// The CPU backend: host memory, immediate execution, and the shape/dtype checks of every
+// op before it reaches a kernel (kernels in src/cpu/<op>.h trust their arguments).
+//
+// Buffers are 64-byte-aligned host allocations; import_host borrows the caller's bytes
+// (a file mapping, say) without copying. Ops run when called, so sync() has nothing to
+// wait for.
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "cpu/add.h"
+#include "cpu/conv1d_causal.h"
+#include "cpu/copy.h"
+#include "cpu/embed.h"
+#include "cpu/matmul.h"
+#include "cpu/rms_norm.h"
+#include "cpu/ssm_scan.h"
+#include "kllens/backend.h"
+#include "kllens/error.h"
+
+namespace kllens {
+
+namespace {
+
+// ---- buffers -------------------------------------------------------------------------
+
+// Owns a 64-byte-aligned host allocation.
+class CpuBuffer final : public Buffer {
+ public:
+  explicit CpuBuffer(size_t bytes) : Buffer(bytes, allocate(bytes)) {}
+  ~CpuBuffer() override { std::free(host_); }
+  CpuBuffer(const CpuBuffer&) = delete;
+  CpuBuffer& operator=(const CpuBuffer&) = delete;
+
+ private:
+  static void* allocate(size_t bytes) {
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, rounded ? rounded : 64);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+};
+
+// Borrows host bytes kept alive by `owner` (shared with whoever mapped them).
+class BorrowedBuffer final : public Buffer {
+ public:
+  BorrowedBuffer(size_t bytes, const void* data, std::shared_ptr<const void> owner)
+      : Buffer(bytes, const_cast<void*>(data)), owner_(std::move(owner)) {}
+
+ private:
+  std::shared_ptr<const void> owner_;  // owned reference: keeps the bytes alive
+};
+
+// ---- argument checks -----------------------------------------------------------------
+
+bool host_ok(const Tensor& t) { return t.buf && t.buf->host(); }
+
+// A host F32 tensor of `rows` × `cols` (rows may be strided).
+void check_f32(const char* op, const char* name, const Tensor& t, int64_t rows, int64_t cols) {
+  KL_CHECK(!t.empty() && host_ok(t), "{}: {} is missing or not host memory", op, name);
+  KL_CHECK(t.dtype == DType::F32, "{}: {} must be F32, got {}", op, name, dtype_name(t.dtype));
+  KL_CHECK(t.rows() == rows && t.cols() == cols, "{}: {} has shape {}, expected {} rows × {} cols",
+           op, name, shape_str(t.shape), rows, cols);
+  KL_CHECK(t.row_stride >= t.cols(), "{}: {} row stride {} < {} columns", op, name, t.row_stride,
+           t.cols());
+  KL_CHECK(t.offset + t.span_bytes() <= t.buf->bytes(), "{}: {} runs past its buffer", op, name);
+}
+
+// An F32 vector of n elements, or nothing when `optional` and empty.
+void check_vec(const char* op, const char* name, const Tensor& t, int64_t n, bool optional) {
+  if (optional && t.empty()) return;
+  check_f32(op, name, t, 1, n);
+}
+
+bool overlaps(const Tensor& a, const Tensor& b) {
+  if (a.buf != b.buf) return false;
+  return a.offset < b.offset + b.span_bytes() && b.offset < a.offset + a.span_bytes();
+}
+
+// ---- the backend ---------------------------------------------------------------------
+
+class CpuBackend final : public Backend {
+ public:
+  std::string name() const override { return "cpu"; }
+
+  Tensor alloc(DType dtype, const Shape& shape) override {
+    for (int64_t d : shape) KL_CHECK(d >= 0, "alloc: negative dimension in {}", shape_str(shape));
+    Tensor t;
+    t.dtype = dtype;
+    t.shape = shape;
+    t.row_stride = t.cols();
+    t.buf = std::make_shared<CpuBuffer>(size_t(t.rows()) * t.row_bytes());
+    return t;
+  }
+
+  void upload(const Tensor& dst, const void* src) override {
+    KL_CHECK(host_ok(dst) && dst.contiguous(), "upload: destination must be a contiguous tensor");
+    std::memcpy(dst.host_ptr(), src, dst.span_bytes());
+  }
+
+  void download(const Tensor& src, void* dst) override {
+    KL_CHECK(host_ok(src), "download: source is not host memory");
+    const size_t rb = src.row_bytes();
+    if (src.contiguous() || dtype_is_quantized(src.dtype)) {
+      std::memcpy(dst, src.host_ptr(), src.span_bytes());
+      return;
+    }
+    const size_t step = size_t(src.row_stride) * dtype_size(src.dtype);
+    const auto* s = src.data<uint8_t>();
+    for (int64_t r = 0; r < src.rows(); ++r)
+      std::memcpy(static_cast<uint8_t*>(dst) + size_t(r) * rb, s + size_t(r) * step, rb);
+  }
+
+  Tensor import_host(std::shared_ptr<const void> owner, const void* data, DType dtype,
+                     const Shape& shape) override {
+    KL_CHECK(data != nullptr, "import_host: null data");
+    Tensor t;
+    t.dtype = dtype;
+    t.shape = shape;
+    t.row_stride = t.cols();
+    t.buf = std::make_shared<BorrowedBuffer>(size_t(t.rows()) * t.row_bytes(), data,
+                                             std::move(owner));
+    return t;
+  }
+
+  void fill_zero(const Tensor& t) override {
+    KL_CHECK(host_ok(t), "fill_zero: tensor is not host memory");
+    cpu::fill_zero(t);
+  }
+
+  void sync() override {}
+
+  void embed(const Tensor& table, const Tensor& ids, const Tensor& out) override {
+    KL_CHECK(host_ok(table) && table.shape.size() == 2, "embed: table must be a [V, H] tensor");
+    KL_CHECK(table.dtype == DType::F32 || table.dtype == DType::F16 || table.dtype == DType::BF16,
+             "embed: table dtype {} (expected F32, F16 or BF16)", dtype_name(table.dtype));
+    KL_CHECK(table.contiguous(), "embed: table must be contiguous");
+    KL_CHECK(host_ok(ids) && ids.dtype == DType::I32 && ids.contiguous(),
+             "embed: ids must be a contiguous I32 tensor");
+    check_f32("embed", "out", out, ids.numel(), table.cols());
+    cpu::embed(table, ids, out);
+  }
+
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) override {
+    check_f32("rms_norm", "x", x, x.rows(), x.cols());
+    check_vec("rms_norm", "w", w, x.cols(), false);
+    check_f32("rms_norm", "out", out, x.rows(), x.cols());
+    KL_CHECK(eps >= 0.0f, "rms_norm: eps {} < 0", eps);
+    cpu::rms_norm(x, w, eps, out);
+  }
+
+  void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
+                    const Tensor& out) override {
+    const int64_t n = residual.rows(), H = residual.cols();
+    check_f32("add_rms_norm", "residual", residual, n, H);
+    check_f32("add_rms_norm", "delta", delta, n, H);
+    check_vec("add_rms_norm", "w", w, H, false);
+    check_f32("add_rms_norm", "out", out, n, H);
+    KL_CHECK(eps >= 0.0f, "add_rms_norm: eps {} < 0", eps);
+    cpu::add_rms_norm(residual, delta, w, eps, out);
+  }
+
+  void matmul(const Tensor& x, const Weight& w, const Tensor& out) override {
+    const Tensor& W = w.w;
+    KL_CHECK(host_ok(W) && W.shape.size() == 2, "matmul: weight must be a [N, K] tensor");
+    KL_CHECK(W.dtype != DType::I32 && W.dtype != DType::I64, "matmul: weight dtype {}",
+             dtype_name(W.dtype));
+    KL_CHECK(dtype_is_quantized(W.dtype) || W.contiguous(), "matmul: weight must be contiguous");
+    const int64_t N = W.shape[0], K = W.shape[1];
+    check_f32("matmul", "x", x, x.rows(), K);
+    check_f32("matmul", "out", out, x.rows(), N);
+    const bool per_row = W.dtype == DType::Q8_C || W.dtype == DType::Q4_C;
+    KL_CHECK(per_row != w.scale.empty(), "matmul: a scale [N] is required for Q8_C/Q4_C "
+             "weights and only for them (weight {})", dtype_name(W.dtype));
+    check_vec("matmul", "scale", w.scale, N, true);
+    check_vec("matmul", "bias", w.bias, N, true);
+    KL_CHECK(!overlaps(out, x), "matmul: out overlaps x");
+    cpu::matmul(x, w, out);
+  }
+
+  void conv1d_causal(const Conv1dArgs& a) override {
+    KL_CHECK(a.batch >= 1 && a.seqlen >= 1, "conv1d_causal: batch {} seqlen {}", a.batch,
+             a.seqlen);
+    const int64_t C = a.x.cols(), K = a.weight.cols();
+    check_f32("conv1d_causal", "x", a.x, a.batch * a.seqlen, C);
+    check_f32("conv1d_causal", "weight", a.weight, C, K);
+    KL_CHECK(a.weight.contiguous() && K >= 1, "conv1d_causal: weight must be a contiguous [C, K]");
+    check_vec("conv1d_causal", "bias", a.bias, C, true);
+    check_f32("conv1d_causal", "state", a.state, a.batch * (K - 1), C);
+    check_f32("conv1d_causal", "out", a.out, a.batch * a.seqlen, C);
+    KL_CHECK(!overlaps(a.out, a.x) && !overlaps(a.out, a.state) && !overlaps(a.x, a.state),
+             "conv1d_causal: x, state and out must not overlap");
+    cpu::conv1d_causal(a);
+  }
+
+  void ssm_scan(const SsmScanArgs& a) override {
+    KL_CHECK(a.batch >= 1 && a.seqlen >= 1, "ssm_scan: batch {} seqlen {}", a.batch, a.seqlen);
+    const int64_t rows = a.batch * a.seqlen, I = a.u.cols(), N = a.A.cols();
+    check_f32("ssm_scan", "u", a.u, rows, I);
+    check_f32("ssm_scan", "delta", a.delta, rows, I);
+    check_f32("ssm_scan", "A", a.A, I, N);
+    check_f32("ssm_scan", "B", a.B, rows, N);
+    check_f32("ssm_scan", "C", a.C, rows, N);
+    check_vec("ssm_scan", "D", a.D, I, true);
+    if (!a.z.empty()) check_f32("ssm_scan", "z", a.z, rows, I);
+    check_f32("ssm_scan", "state", a.state, a.batch * I, N);
+    check_f32("ssm_scan", "out", a.out, rows, I);
+    // out may alias u, delta or z exactly (each element is read before it is written),
+    // but not B, C or the state, which later tokens and channels still read.
+    KL_CHECK(!overlaps(a.out, a.B) && !overlaps(a.out, a.C) && !overlaps(a.out, a.state),
+             "ssm_scan: out overlaps B, C or state");
+    cpu::ssm_scan(a);
+  }
+
+  void add(const Tensor& a, const Tensor& b, const Tensor& out) override {
+    check_f32("add", "a", a, a.rows(), a.cols());
+    check_f32("add", "b", b, a.rows(), a.cols());
+    check_f32("add", "out", out, a.rows(), a.cols());
+    cpu::add(a, b, out);
+  }
+
+  void copy(const Tensor& src, const Tensor& dst) override {
+    KL_CHECK(host_ok(src) && host_ok(dst), "copy: tensors must be host memory");
+    KL_CHECK(src.dtype == dst.dtype, "copy: dtype {} to {}", dtype_name(src.dtype),
+             dtype_name(dst.dtype));
+    KL_CHECK(src.rows() == dst.rows() && src.cols() == dst.cols(), "copy: shape {} to {}",
+             shape_str(src.shape), shape_str(dst.shape));
+    cpu::copy(src, dst);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace kllens

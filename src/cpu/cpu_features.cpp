@@ -1,0 +1,42 @@
+// Runtime CPU tier selection and per-thread scratch memory (see cpu_features.h).
+#include "cpu/cpu_features.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <memory>
+#include <new>
+
+namespace kllens::cpu {
+
+namespace {
+std::atomic<bool> g_force_scalar{false};
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+}  // namespace
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                          __builtin_cpu_supports("f16c");
+  return has;
+}
+
+void set_force_scalar(bool on) { g_force_scalar.store(on, std::memory_order_relaxed); }
+
+bool use_avx2() { return cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed); }
+
+float* scratch_floats(size_t n) {
+  thread_local std::unique_ptr<float, FreeDeleter> buf;
+  thread_local size_t cap = 0;
+  if (n > cap) {
+    const size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+    if (!p) throw std::bad_alloc();
+    buf.reset(p);
+    cap = bytes / sizeof(float);
+  }
+  return buf.get();
+}
+
+}  // namespace kllens::cpu
