@@ -1,0 +1,42 @@
+// The Vulkan backend: every Backend op as a GLSL compute kernel (shaders/), recorded into a
+// command stream and submitted on sync() / download().
+//
+// Environment:
+//   KLLENS_VULKAN_DEVICE=N        device index (as list_vulkan_devices() numbers them)
+//   KLLENS_VULKAN_VALIDATION=1    Khronos validation layer + synchronisation validation;
+//                                 any warning or error makes the next sync() throw
+//   KLLENS_VULKAN_PROFILE=1       per-kernel GPU timestamps (vulkan_profile_report)
+//   KLLENS_VULKAN_FORCE_STAGING=1 upload/download through staging buffers even on unified
+//                                 memory (tests the discrete-GPU path)
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kllens/backend.h"
+
+namespace kllens {
+
+struct VulkanOptions {
+  int device_index = -1;   // -1: $KLLENS_VULKAN_DEVICE, else the best GPU, else a CPU device
+  bool validation = false; // also on when $KLLENS_VULKAN_VALIDATION is set
+  bool profile = false;    // also on when $KLLENS_VULKAN_PROFILE is set
+};
+
+// Throws kllens::Error (one line) when there is no usable Vulkan device.
+std::unique_ptr<Backend> make_vulkan_backend(int device_index = -1);
+std::unique_ptr<Backend> make_vulkan_backend(const VulkanOptions& options);
+
+// "index: name (type, Vulkan x.y.z)" for every device; throws if there is no driver.
+std::vector<std::string> list_vulkan_devices();
+
+// For a backend made by make_vulkan_backend (throws otherwise):
+// the chosen device and its features in one line,
+std::string vulkan_device_summary(Backend& backend);
+// warnings and errors the validation layer reported so far (0 when validation is off),
+int vulkan_validation_messages(Backend& backend);
+// and, in profile mode, GPU time per kernel since the start, one kernel per line.
+std::string vulkan_profile_report(Backend& backend);
+
+}  // namespace kllens

@@ -1,0 +1,19 @@
+// embed push constants (shaders/embed.comp, src/vulkan/embed.cpp).
+#ifndef KLLENS_SHADERS_EMBED_H
+#define KLLENS_SHADERS_EMBED_H
+#include "common.h"
+KL_BEGIN_PUSH
+struct EmbedPush {
+  uint n;          // ids / output rows
+  uint H;          // columns
+  uint V;          // rows of the whole table (ids outside [0, V) give NaN rows)
+  uint v0;         // first table row bound in this dispatch (tables beyond
+  uint vc;         //   maxStorageBufferRange are bound in row chunks [v0, v0+vc))
+  uint tab_off;    // element offset of row v0 in binding 0, and row stride
+  uint tab_stride;
+  uint ids_off;    // element offset of ids in binding 1
+  uint out_off;    // element offset and row stride of out in binding 2
+  uint out_stride;
+};
+KL_END_PUSH(EmbedPush, 10)
+#endif

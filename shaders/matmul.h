@@ -1,0 +1,22 @@
+// matmul push constants, shared by shaders/matmul_gemv.comp, shaders/matmul_gemm.comp and
+// src/vulkan/matmul.cpp.   out[r, j] = Σ_k x[r, k] · W[j, k] (+ bias[j])
+#ifndef KLLENS_SHADERS_MATMUL_H
+#define KLLENS_SHADERS_MATMUL_H
+#include "common.h"
+KL_BEGIN_PUSH
+struct MatmulPush {
+  uint n;          // rows of x and out
+  uint K;          // inner dimension
+  uint N;          // output features in this dispatch (weights beyond
+                   //   maxStorageBufferRange are bound in row chunks)
+  uint x_off;      // x [n, K], binding 0
+  uint x_stride;
+  uint w_off;      // W [N, K] (WTYPE), binding 1
+  uint w_stride;
+  uint b_off;      // bias [N], binding 2 (F32)
+  uint has_bias;
+  uint out_off;    // out [n, N], binding 3
+  uint out_stride;
+};
+KL_END_PUSH(MatmulPush, 11)
+#endif

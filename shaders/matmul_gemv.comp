@@ -1,0 +1,45 @@
+#version 450
+// matmul, GEMV form (few rows of x): out[r, j] = Σ_k x[r, k] · W[j, k] (+ bias[j]).
+// Workgroup (j0 .. j0+ROWS, r): each thread sums a strided subset of k for ROWS weight rows
+// in fp32, then a shared-memory tree reduction per row. Weights converted exactly to fp32.
+#extension GL_GOOGLE_include_directive : require
+#include "common.h"
+#include "matmul.h"
+#include "weight.glsl"
+
+layout(local_size_x_id = 0) in;           // power of two
+layout(constant_id = 1) const uint ROWS = 2;
+layout(push_constant) uniform Push { MatmulPush p; };
+layout(std430, binding = 0) readonly buffer X { float x[]; };
+layout(std430, binding = 1) readonly buffer Wb { WT w[]; };
+layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
+layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+
+shared float red[ROWS * gl_WorkGroupSize.x];
+
+void main() {
+  const uint WG = gl_WorkGroupSize.x, tid = gl_LocalInvocationID.x;
+  const uint j0 = gl_WorkGroupID.x * ROWS, r = gl_WorkGroupID.y;
+  const uint xr = p.x_off + r * p.x_stride;
+  float acc[ROWS];
+  for (uint i = 0; i < ROWS; ++i) acc[i] = 0.0;
+  for (uint k = tid; k < p.K; k += WG) {
+    const float xv = x[xr + k];
+    for (uint i = 0; i < ROWS; ++i) {
+      const uint j = min(j0 + i, p.N - 1);  // rows past N are computed and dropped
+      acc[i] += xv * WLOAD(w[p.w_off + j * p.w_stride + k]);
+    }
+  }
+  for (uint i = 0; i < ROWS; ++i) red[i * WG + tid] = acc[i];
+  barrier();
+  for (uint s = WG / 2; s > 0; s >>= 1) {
+    if (tid < s)
+      for (uint i = 0; i < ROWS; ++i) red[i * WG + tid] += red[i * WG + tid + s];
+    barrier();
+  }
+  if (tid < ROWS && j0 + tid < p.N) {
+    float v = red[tid * WG];
+    if (p.has_bias != 0) v += bias[p.b_off + j0 + tid];
+    o[p.out_off + r * p.out_stride + j0 + tid] = v;
+  }
+}

@@ -1,0 +1,30 @@
+// add: out = a + b, F32 [rows, cols] views with their own row strides.
+#include "shaders/add.h"
+#include "vulkan/vulkan_backend.h"
+
+namespace kllens::vk {
+
+using shader::AddPush;
+
+void add(VulkanBackend& vb, const Tensor& a, const Tensor& b, const Tensor& out) {
+  const int64_t rows = a.rows(), cols = a.cols();
+  check_view(a, "add: a", DType::F32, rows, cols);
+  check_view(b, "add: b", DType::F32, rows, cols);
+  check_view(out, "add: out", DType::F32, rows, cols);
+  if (rows == 0 || cols == 0) return;
+  const uint32_t wg = vb.elementwise_wg();
+  const Kernel& k = vb.pipelines().get("add", 3, sizeof(AddPush), {wg});
+  const int64_t max_rows = vb.info().max_group_count[1];
+  for (int64_t r0 = 0; r0 < rows; r0 += max_rows) {
+    const int64_t n = std::min(max_rows, rows - r0);
+    const Tensor av = a.slice_rows(r0, n), bv = b.slice_rows(r0, n), ov = out.slice_rows(r0, n);
+    const BoundTensor ba = vb.stream().bind(av, 4, false), bb = vb.stream().bind(bv, 4, false),
+                      bo = vb.stream().bind(ov, 4, true);
+    const AddPush p{u32(n, "rows"), u32(cols, "cols"), ba.elem, u32(a.row_stride, "a stride"),
+                    bb.elem, u32(b.row_stride, "b stride"), bo.elem, u32(out.row_stride, "out stride")};
+    const Binding bind[] = {ba.binding, bb.binding, bo.binding};
+    vb.stream().dispatch(k, bind, &p, groups(cols, wg), uint32_t(n), 1, "add");
+  }
+}
+
+}  // namespace kllens::vk

@@ -1,0 +1,31 @@
+// copy: dst = src for 4-byte element types (F32, I32), strided rows on both sides.
+#include "shaders/copy.h"
+#include "vulkan/vulkan_backend.h"
+
+namespace kllens::vk {
+
+using shader::CopyPush;
+
+void copy(VulkanBackend& vb, const Tensor& src, const Tensor& dst) {
+  KL_CHECK(!src.empty() && !dst.empty(), "copy: empty tensor");
+  KL_CHECK(src.dtype == dst.dtype, "copy: {} to {}", dtype_name(src.dtype), dtype_name(dst.dtype));
+  KL_CHECK(!dtype_is_quantized(src.dtype) && dtype_size(src.dtype) == 4,
+           "copy: {} tensors are not supported on Vulkan (4-byte types only)", dtype_name(src.dtype));
+  const int64_t rows = src.rows(), cols = src.cols();
+  check_view(dst, "copy: dst", src.dtype, rows, cols);
+  if (rows == 0 || cols == 0) return;
+  const uint32_t wg = vb.elementwise_wg();
+  const Kernel& k = vb.pipelines().get("copy", 2, sizeof(CopyPush), {wg});
+  const int64_t max_rows = vb.info().max_group_count[1];
+  for (int64_t r0 = 0; r0 < rows; r0 += max_rows) {
+    const int64_t n = std::min(max_rows, rows - r0);
+    const BoundTensor bs = vb.stream().bind(src.slice_rows(r0, n), 4, false);
+    const BoundTensor bd = vb.stream().bind(dst.slice_rows(r0, n), 4, true);
+    const CopyPush p{u32(n, "rows"), u32(cols, "cols"), bs.elem, u32(src.row_stride, "src stride"),
+                     bd.elem, u32(dst.row_stride, "dst stride")};
+    const Binding bind[] = {bs.binding, bd.binding};
+    vb.stream().dispatch(k, bind, &p, groups(cols, wg), uint32_t(n), 1, "copy");
+  }
+}
+
+}  // namespace kllens::vk

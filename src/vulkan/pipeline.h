@@ -1,0 +1,58 @@
+// Compute pipelines: one per (shader variant, specialization constants), created once and
+// kept; a VkPipelineCache persisted in $XDG_CACHE_HOME/kllens (or ~/.cache/kllens) keyed by
+// the device's pipeline-cache UUID. Failing to read or write the cache file is not an error.
+//
+// Every kernel states its binding count and push-constant size; both are checked against
+// the SPIR-V itself (the push-constant block and the highest binding), so a shader and
+// its launcher that disagree fail at pipeline creation.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "vulkan/context.h"
+#include "vulkan/handles.h"
+
+namespace kllens::vk {
+
+struct Kernel {
+  std::string name;                 // variant name, e.g. "matmul_gemv_f16"
+  uint32_t bindings = 0;            // storage buffers 0..bindings-1
+  uint32_t push_bytes = 0;
+  std::vector<uint32_t> spec;       // specialization constants, ids 0..n-1
+  UniqueSetLayout set_layout;       // owned
+  UniquePipelineLayout layout;      // owned
+  UniquePipeline pipeline;          // owned
+};
+
+// What the SPIR-V of a variant declares (for the checks above).
+struct SpirvInterface {
+  uint32_t push_bytes = 0;          // size of the push-constant block, 0 if none
+  uint32_t bindings = 0;            // highest descriptor binding + 1 in set 0
+};
+SpirvInterface reflect_spirv(const uint32_t* words, size_t count);
+
+class PipelineCache {
+ public:
+  explicit PipelineCache(std::shared_ptr<Context> ctx);
+  ~PipelineCache();  // writes the cache file
+  PipelineCache(const PipelineCache&) = delete;
+  PipelineCache& operator=(const PipelineCache&) = delete;
+
+  // The pipeline of `variant` with these specialization constants (created on first use).
+  const Kernel& get(const std::string& variant, uint32_t bindings, uint32_t push_bytes,
+                    const std::vector<uint32_t>& spec);
+
+ private:
+  std::string cache_path() const;
+
+  std::shared_ptr<Context> ctx_;                       // shared: device outlives pipelines
+  UniquePipelineCache cache_;                          // owned
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<Kernel>> kernels_;  // owned, by variant + spec
+};
+
+}  // namespace kllens::vk

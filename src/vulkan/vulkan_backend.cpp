@@ -1,0 +1,183 @@
+// The Vulkan backend: construction, memory, transfers and synchronisation. The ops live
+// in src/vulkan/<op>.cpp; the member functions here only forward to them.
+#include "vulkan/vulkan_backend.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "vulkan/vk_check.h"
+
+namespace kllens::vk {
+
+namespace {
+bool env_flag(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+uint32_t pow2_at_least(uint32_t v, uint32_t floor) {
+  uint32_t p = 1;
+  while (p < v || p < floor) p <<= 1;
+  return p;
+}
+}  // namespace
+
+VulkanBackend::VulkanBackend(const VulkanOptions& options)
+    : ctx_(std::make_shared<Context>(options.device_index, options.validation)),
+      allocator_(std::make_shared<Allocator>(ctx_)),
+      pipelines_(std::make_unique<PipelineCache>(ctx_)),
+      stream_(std::make_unique<Stream>(ctx_, options.profile || env_flag("KLLENS_VULKAN_PROFILE"))) {
+  ctx_->check_validation("device creation");
+}
+
+VulkanBackend::~VulkanBackend() {
+  const int before = ctx_->validation_count();
+  try {
+    stream_->submit();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "kllens vulkan: work dropped at shutdown: %s\n", e.what());
+  }
+  stream_.reset();
+  pipelines_.reset();
+  // Validation is fatal: a message that no sync() could report any more ends the process.
+  if (ctx_->validation() && ctx_->validation_count() > before) {
+    std::fprintf(stderr, "kllens vulkan: validation messages at shutdown; aborting\n");
+    std::abort();
+  }
+}
+
+std::string VulkanBackend::name() const { return "vulkan: " + ctx_->info().name; }
+
+uint32_t VulkanBackend::elementwise_wg() const { return pow2_at_least(info().subgroup_size, 64); }
+uint32_t VulkanBackend::reduction_wg() const { return pow2_at_least(info().subgroup_size, 128); }
+
+// ---- memory --------------------------------------------------------------------------------
+
+Tensor VulkanBackend::alloc(DType dtype, const Shape& shape) {
+  Tensor t;
+  t.dtype = dtype;
+  t.shape = shape;
+  t.row_stride = t.cols();
+  const size_t bytes = t.rows() * t.row_bytes();
+  t.buf = std::make_shared<DeviceBuffer>(allocator_, bytes, MemoryKind::Device);
+  return t;
+}
+
+void VulkanBackend::upload(const Tensor& dst, const void* src) {
+  KL_CHECK(dst.contiguous() || dtype_is_quantized(dst.dtype), "upload into a strided tensor");
+  const size_t bytes = dst.span_bytes();
+  if (bytes == 0) return;
+  DeviceBuffer& buf = device_buffer(dst);
+  if (buf.host()) {
+    // Enqueued work may still read or write these bytes: finish it first.
+    sync();
+    std::memcpy(static_cast<char*>(buf.host()) + dst.offset, src, bytes);
+    return;
+  }
+  // Staged: the copy is enqueued in stream order; the staging memory lives until then.
+  auto staging = std::make_shared<DeviceBuffer>(allocator_, bytes, MemoryKind::Staging);
+  std::memcpy(staging->host(), src, bytes);
+  stream_->copy(staging->vk_buffer(), staging->base(), buf.vk_buffer(), buf.base() + dst.offset, bytes);
+  stream_->keep_alive(staging);
+  stream_->keep_alive(dst.buf);
+}
+
+void VulkanBackend::download(const Tensor& src, void* dst) {
+  const size_t span = src.span_bytes();
+  if (span == 0) return;
+  DeviceBuffer& buf = device_buffer(src);
+  const char* from = nullptr;
+  std::shared_ptr<DeviceBuffer> staging;
+  if (buf.host()) {
+    sync();
+    from = static_cast<const char*>(buf.host()) + src.offset;
+  } else {
+    staging = std::make_shared<DeviceBuffer>(allocator_, span, MemoryKind::Staging);
+    stream_->copy(buf.vk_buffer(), buf.base() + src.offset, staging->vk_buffer(), staging->base(), span);
+    stream_->keep_alive(src.buf);
+    sync();
+    from = static_cast<const char*>(staging->host());
+  }
+  if (dtype_is_quantized(src.dtype) || src.contiguous()) {
+    std::memcpy(dst, from, span);
+    return;
+  }
+  const size_t esz = dtype_size(src.dtype), row = size_t(src.cols()) * esz;
+  for (int64_t r = 0; r < src.rows(); ++r)
+    std::memcpy(static_cast<char*>(dst) + size_t(r) * row, from + size_t(r) * size_t(src.row_stride) * esz, row);
+}
+
+void VulkanBackend::fill_zero(const Tensor& t) { fill(*this, t, 0u); }
+
+void VulkanBackend::sync() {
+  stream_->submit();
+  ctx_->check_validation("sync");
+}
+
+// ---- ops -----------------------------------------------------------------------------------
+
+void VulkanBackend::embed(const Tensor& table, const Tensor& ids, const Tensor& out) {
+  vk::embed(*this, table, ids, out);
+}
+void VulkanBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) {
+  vk::rms_norm(*this, x, nullptr, w, eps, out);
+}
+void VulkanBackend::add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w,
+                                 float eps, const Tensor& out) {
+  vk::rms_norm(*this, residual, &delta, w, eps, out);
+}
+void VulkanBackend::matmul(const Tensor& x, const Weight& w, const Tensor& out) {
+  vk::matmul(*this, x, w, out);
+}
+void VulkanBackend::conv1d_causal(const Conv1dArgs& a) { vk::conv1d_causal(*this, a); }
+void VulkanBackend::ssm_scan(const SsmScanArgs& a) { vk::ssm_scan(*this, a); }
+void VulkanBackend::add(const Tensor& a, const Tensor& b, const Tensor& out) { vk::add(*this, a, b, out); }
+void VulkanBackend::copy(const Tensor& src, const Tensor& dst) { vk::copy(*this, src, dst); }
+
+// ---- launcher helpers ------------------------------------------------------------------------
+
+void check_view(const Tensor& t, const char* what, DType dtype, int64_t rows, int64_t cols) {
+  KL_CHECK(!t.empty(), "{} is missing", what);
+  KL_CHECK(t.dtype == dtype, "{} is {}, expected {}", what, dtype_name(t.dtype), dtype_name(dtype));
+  KL_CHECK(t.rows() == rows && t.cols() == cols, "{} is {}, expected [{}, {}]", what,
+           shape_str(t.shape), rows, cols);
+  KL_CHECK(t.row_stride >= t.cols() || t.rows() <= 1, "{}: row stride {} < {} columns", what,
+           t.row_stride, t.cols());
+}
+
+uint32_t u32(int64_t v, const char* what) {
+  KL_CHECK(v >= 0 && v <= int64_t(UINT32_MAX), "{} = {} does not fit a 32-bit push constant", what, v);
+  return uint32_t(v);
+}
+
+}  // namespace kllens::vk
+
+// ---- public API ------------------------------------------------------------------------------
+
+namespace kllens {
+
+std::unique_ptr<Backend> make_vulkan_backend(const VulkanOptions& options) {
+  return std::make_unique<vk::VulkanBackend>(options);
+}
+
+std::unique_ptr<Backend> make_vulkan_backend(int device_index) {
+  VulkanOptions o;
+  o.device_index = device_index;
+  return make_vulkan_backend(o);
+}
+
+namespace {
+vk::VulkanBackend& as_vulkan(Backend& b) {
+  auto* v = dynamic_cast<vk::VulkanBackend*>(&b);
+  KL_CHECK(v != nullptr, "backend {} is not a Vulkan backend", b.name());
+  return *v;
+}
+}  // namespace
+
+std::string vulkan_device_summary(Backend& backend) { return as_vulkan(backend).info().summary(); }
+int vulkan_validation_messages(Backend& backend) { return as_vulkan(backend).context().validation_count(); }
+std::string vulkan_profile_report(Backend& backend) { return as_vulkan(backend).profile_report(); }
+
+}  // namespace kllens

@@ -1,0 +1,82 @@
+// The Vulkan Backend: memory and transfers here, each op in src/vulkan/<op>.cpp.
+//
+// Owns (in destruction order, last first): the Context (instance, device), the Allocator,
+// the PipelineCache and the Stream. Buffers handed out hold the Allocator (and through it
+// the Context) by shared_ptr, so tensors may outlive the backend object.
+#pragma once
+
+#include <algorithm>
+#include <memory>
+#include <string>
+
+#include "kllens/backend.h"
+#include "kllens/error.h"
+#include "kllens/vulkan.h"
+#include "vulkan/context.h"
+#include "vulkan/memory.h"
+#include "vulkan/pipeline.h"
+#include "vulkan/stream.h"
+
+namespace kllens::vk {
+
+class VulkanBackend final : public Backend {
+ public:
+  explicit VulkanBackend(const VulkanOptions& options);
+  ~VulkanBackend() override;
+
+  std::string name() const override;
+
+  Tensor alloc(DType dtype, const Shape& shape) override;
+  void upload(const Tensor& dst, const void* src) override;
+  void download(const Tensor& src, void* dst) override;
+  void fill_zero(const Tensor& t) override;
+  void sync() override;
+
+  void embed(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+  void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) override;
+  void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
+                    const Tensor& out) override;
+  void matmul(const Tensor& x, const Weight& w, const Tensor& out) override;
+  void conv1d_causal(const Conv1dArgs& a) override;
+  void ssm_scan(const SsmScanArgs& a) override;
+  void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
+  void copy(const Tensor& src, const Tensor& dst) override;
+
+  // For the op launchers.
+  const DeviceInfo& info() const { return ctx_->info(); }
+  Stream& stream() { return *stream_; }
+  PipelineCache& pipelines() { return *pipelines_; }
+  // Workgroup size for 1-D element-wise kernels and for row reductions on this device:
+  // a power of two, a multiple of the subgroup size.
+  uint32_t elementwise_wg() const;
+  uint32_t reduction_wg() const;
+
+  const Context& context() const { return *ctx_; }
+  std::string profile_report() const { return stream_->profile_report(); }
+
+ private:
+  std::shared_ptr<Context> ctx_;             // shared with allocator, pipelines, stream
+  std::shared_ptr<Allocator> allocator_;     // shared with every DeviceBuffer
+  std::unique_ptr<PipelineCache> pipelines_; // owned
+  std::unique_ptr<Stream> stream_;           // owned
+};
+
+// ---- op launchers (one file each) --------------------------------------------------------
+void embed(VulkanBackend& vb, const Tensor& table, const Tensor& ids, const Tensor& out);
+void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Tensor& w, float eps,
+              const Tensor& out);
+void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out);
+void conv1d_causal(VulkanBackend& vb, const Conv1dArgs& a);
+void ssm_scan(VulkanBackend& vb, const SsmScanArgs& a);
+void add(VulkanBackend& vb, const Tensor& a, const Tensor& b, const Tensor& out);
+void copy(VulkanBackend& vb, const Tensor& src, const Tensor& dst);
+void fill(VulkanBackend& vb, const Tensor& t, uint32_t value);
+
+// Shared launcher checks: a plain-typed 2-D view with these rows and columns.
+void check_view(const Tensor& t, const char* what, DType dtype, int64_t rows, int64_t cols);
+// ceil(a / b) as a grid size.
+inline uint32_t groups(int64_t a, uint32_t b) { return uint32_t((a + b - 1) / b); }
+// A value for a 32-bit push constant; throws when it does not fit.
+uint32_t u32(int64_t v, const char* what);
+
+}  // namespace kllens::vk
