@@ -56,7 +56,9 @@ class Tokenizer {
 
   // Ids of the text; no special tokens (BOS/EOS) are added. Throws on invalid UTF-8.
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;
-  // Text of the ids, special tokens included; decode(encode(t)) == t for normalised t.
+  // Text of the ids, special tokens included. decode(encode(t)) == t for any t the json's
+  // normalizer leaves unchanged (byte-level: NFC text) that names no added token; with the
+  // Llama normalizer, text after an added token gains the "▁" prefix, as in `tokenizers`.
   // Throws on an id outside [0, vocab_size()) that names no token.
   virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
   virtual StreamDecoder stream_decoder() const = 0;
