@@ -1,17 +1,16 @@
 // matmul, AVX2 tier: out[r, j] = Σ_k x[r, k] · W[j, k] + bias[j].
 //
 // Two regimes.
-// GEMV (n < kGemmMinRows, decode): memory-bound, so W is streamed exactly once, row
-//   blocks of 4 split statically over the threads (each thread reads one contiguous
-//   stretch of W). Each block keeps 4 rows × 2 accumulators = 8 independent FMA chains
-//   (enough to cover FMA latency) and converts F16 with F16C, BF16 with a shift and the
-//   integer types with sign extension on the fly; x stays in L1.
+// GEMV (n < kGemmMinRows, decode): memory-bound, so W is streamed exactly once: rows
+//   split statically over the threads (each thread reads one contiguous stretch of W,
+//   front to back), every row dotted with all n rows of x (which stay in L1). F16 is
+//   widened with F16C, BF16 with a shift, integer types by sign extension, on the fly.
 // GEMM (prefill): compute-bound. W is cut into panels of 16 rows, each panel converted
 //   once to F32 and packed k-major ([K][16]) so that a 6×16 register tile of out
 //   (12 accumulators) needs two aligned loads and six broadcasts per k. Tasks are
 //   (panel, chunk of x rows); every task reuses its packed panel across all its rows.
-// Sums: each output is one fp32 FMA chain over k (GEMM: in order of k; GEMV: 16 partial
-// sums then a horizontal sum), so both regimes agree with the in-order reference to a
+// Sums: each output is one fp32 FMA chain over k (GEMM: in order of k; GEMV: 8·4 or 8·2
+// partial sums then a horizontal sum), so both regimes agree with the in-order reference to a
 // few ulp of the dot product's magnitude.
 #include <omp.h>
 
@@ -81,31 +80,6 @@ template <> struct Elem<DType::Q4_C> {
 };
 
 // res[i] = Σ_k W[i, k] · x[k] for R consecutive W rows starting at w (wrb bytes apart).
-template <DType T, int R>
-inline void dot_rows(const uint8_t* w, size_t wrb, const float* x, int64_t K, float* res) {
-  using E = Elem<T>;
-  __m256 a[R], b[R];
-  for (int i = 0; i < R; ++i) a[i] = b[i] = _mm256_setzero_ps();
-  int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    const __m256 x0 = _mm256_loadu_ps(x + k), x1 = _mm256_loadu_ps(x + k + 8);
-    for (int i = 0; i < R; ++i) {
-      a[i] = _mm256_fmadd_ps(E::load8(w + i * wrb, k), x0, a[i]);
-      b[i] = _mm256_fmadd_ps(E::load8(w + i * wrb, k + 8), x1, b[i]);
-    }
-  }
-  if (k + 8 <= K) {
-    const __m256 x0 = _mm256_loadu_ps(x + k);
-    for (int i = 0; i < R; ++i) a[i] = _mm256_fmadd_ps(E::load8(w + i * wrb, k), x0, a[i]);
-    k += 8;
-  }
-  for (int i = 0; i < R; ++i) {
-    float s = avx2::hsum8(_mm256_add_ps(a[i], b[i]));
-    for (int64_t kk = k; kk < K; ++kk) s += E::load1(w + i * wrb, kk) * x[kk];
-    res[i] = s;
-  }
-}
-
 // ---- ggml block types: 32 elements per block, one F16 scale d per block --------------
 
 template <DType T> struct Block;
@@ -132,40 +106,68 @@ inline float block_scale(const uint8_t* blk) {
   return _cvtsh_ss(d);
 }
 
-// As dot_rows, for Q8_0 / Q4_0: per block, Σ q·x in one register, then · d.
-template <DType T, int R>
-inline void dot_rows_blocks(const uint8_t* w, size_t wrb, const float* x, int64_t K,
-                            float* res) {
+// ---- GEMV: one W row at a time ------------------------------------------------------
+// A row is read front to back, so each thread's share of W is one sequential stream
+// (reading several rows interleaved measured 2× slower from DRAM: it defeats the
+// prefetchers). With one x row, 4 accumulators hide FMA latency; with 2–3, 2 each.
+
+// res[r] = Σ_k W[k] · x[r, k] for NX rows of x, W one stored row of a per-element type.
+template <DType T, int NX>
+inline void dot_row(const uint8_t* w, const float* x, int64_t xs, int64_t K, float* res) {
+  using E = Elem<T>;
+  constexpr int kAcc = NX == 1 ? 4 : 2;
+  __m256 acc[NX][kAcc];
+  for (int r = 0; r < NX; ++r)
+    for (int u = 0; u < kAcc; ++u) acc[r][u] = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 8 * kAcc <= K; k += 8 * kAcc)
+    for (int u = 0; u < kAcc; ++u) {
+      const __m256 wv = E::load8(w, k + 8 * u);
+      for (int r = 0; r < NX; ++r)
+        acc[r][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * xs + k + 8 * u), acc[r][u]);
+    }
+  for (; k + 8 <= K; k += 8) {
+    const __m256 wv = E::load8(w, k);
+    for (int r = 0; r < NX; ++r)
+      acc[r][0] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * xs + k), acc[r][0]);
+  }
+  for (int r = 0; r < NX; ++r) {
+    for (int u = 1; u < kAcc; ++u) acc[r][0] = _mm256_add_ps(acc[r][0], acc[r][u]);
+    float s = avx2::hsum8(acc[r][0]);
+    for (int64_t kk = k; kk < K; ++kk) s += E::load1(w, kk) * x[r * xs + kk];
+    res[r] = s;
+  }
+}
+
+// As dot_row, for Q8_0 / Q4_0: per block Σ q·x in one register, then times d.
+template <DType T, int NX>
+inline void dot_row_blocks(const uint8_t* w, const float* x, int64_t xs, int64_t K, float* res) {
   using B = Block<T>;
-  __m256 acc[R];
-  for (int i = 0; i < R; ++i) acc[i] = _mm256_setzero_ps();
+  __m256 acc[NX];
+  for (int r = 0; r < NX; ++r) acc[r] = _mm256_setzero_ps();
   const int64_t full = K / 32;
   for (int64_t blk = 0; blk < full; ++blk) {
-    const float* xb = x + blk * 32;
-    const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8),
-                 x2 = _mm256_loadu_ps(xb + 16), x3 = _mm256_loadu_ps(xb + 24);
-    for (int i = 0; i < R; ++i) {
-      const uint8_t* p = w + i * wrb + blk * B::kBytes;
-      __m256 s = _mm256_mul_ps(B::load8(p, 0), x0);
-      s = _mm256_fmadd_ps(B::load8(p, 1), x1, s);
-      s = _mm256_fmadd_ps(B::load8(p, 2), x2, s);
-      s = _mm256_fmadd_ps(B::load8(p, 3), x3, s);
-      acc[i] = _mm256_fmadd_ps(s, _mm256_set1_ps(block_scale(p)), acc[i]);
+    const uint8_t* p = w + blk * B::kBytes;
+    const __m256 q0 = B::load8(p, 0), q1 = B::load8(p, 1), q2 = B::load8(p, 2),
+                 q3 = B::load8(p, 3), d = _mm256_set1_ps(block_scale(p));
+    for (int r = 0; r < NX; ++r) {
+      const float* xb = x + r * xs + blk * 32;
+      __m256 s = _mm256_mul_ps(q0, _mm256_loadu_ps(xb));
+      s = _mm256_fmadd_ps(q1, _mm256_loadu_ps(xb + 8), s);
+      s = _mm256_fmadd_ps(q2, _mm256_loadu_ps(xb + 16), s);
+      s = _mm256_fmadd_ps(q3, _mm256_loadu_ps(xb + 24), s);
+      acc[r] = _mm256_fmadd_ps(s, d, acc[r]);
     }
   }
   const int64_t tail = K - full * 32;  // a shorter last group, stored in a full block
   float wt[32];
-  for (int i = 0; i < R; ++i) {
-    float s = avx2::hsum8(acc[i]);
-    if (tail) {
-      dequant_row(T, w + i * wrb + full * B::kBytes, tail, 1.0f, wt);
-      for (int64_t kk = 0; kk < tail; ++kk) s += wt[kk] * x[full * 32 + kk];
-    }
-    res[i] = s;
+  if (tail) dequant_row(T, w + full * B::kBytes, tail, 1.0f, wt);
+  for (int r = 0; r < NX; ++r) {
+    float s = avx2::hsum8(acc[r]);
+    for (int64_t kk = 0; kk < tail; ++kk) s += wt[kk] * x[r * xs + full * 32 + kk];
+    res[r] = s;
   }
 }
-
-// ---- GEMV --------------------------------------------------------------------------
 
 struct Args {
   const float* x; int64_t xs;     // [n, K]
@@ -177,40 +179,31 @@ struct Args {
   DType type;
 };
 
-template <DType T, int R>
-inline void dot_any(const uint8_t* w, size_t wrb, const float* x, int64_t K, float* res) {
-  if constexpr (T == DType::Q8_0 || T == DType::Q4_0)
-    dot_rows_blocks<T, R>(w, wrb, x, K, res);
-  else
-    dot_rows<T, R>(w, wrb, x, K, res);
+template <DType T, int NX>
+void gemv(const Args& a) {
+#pragma omp parallel for schedule(static) if (a.N * a.K * NX >= kParallelMinMacs)
+  for (int64_t j = 0; j < a.N; ++j) {
+    const uint8_t* w = a.W + size_t(j) * a.wrb;
+    float res[NX];
+    if constexpr (T == DType::Q8_0 || T == DType::Q4_0)
+      dot_row_blocks<T, NX>(w, a.x, a.xs, a.K, res);
+    else
+      dot_row<T, NX>(w, a.x, a.xs, a.K, res);
+    for (int r = 0; r < NX; ++r) {
+      float v = res[r];
+      if (a.scale) v *= a.scale[j];
+      if (a.bias) v += a.bias[j];
+      a.out[r * a.os + j] = v;
+    }
+  }
 }
 
 template <DType T>
 void gemv(const Args& a) {
-  constexpr int kRows = 4;
-  const int64_t blocks = (a.N + kRows - 1) / kRows;
-#pragma omp parallel for schedule(static) if (a.n * a.N * a.K >= kParallelMinMacs)
-  for (int64_t bi = 0; bi < blocks; ++bi) {
-    const int64_t j0 = bi * kRows;
-    const int64_t R = std::min<int64_t>(kRows, a.N - j0);
-    const uint8_t* w = a.W + size_t(j0) * a.wrb;
-    for (int64_t r = 0; r < a.n; ++r) {
-      const float* xr = a.x + r * a.xs;
-      float res[kRows];
-      switch (R) {
-        case 4: dot_any<T, 4>(w, a.wrb, xr, a.K, res); break;
-        case 3: dot_any<T, 3>(w, a.wrb, xr, a.K, res); break;
-        case 2: dot_any<T, 2>(w, a.wrb, xr, a.K, res); break;
-        default: dot_any<T, 1>(w, a.wrb, xr, a.K, res); break;
-      }
-      float* o = a.out + r * a.os + j0;
-      for (int64_t i = 0; i < R; ++i) {
-        float v = res[i];
-        if (a.scale) v *= a.scale[j0 + i];
-        if (a.bias) v += a.bias[j0 + i];
-        o[i] = v;
-      }
-    }
+  switch (a.n) {
+    case 1: return gemv<T, 1>(a);
+    case 2: return gemv<T, 2>(a);
+    default: return gemv<T, 3>(a);  // n < kGemmMinRows = 4
   }
 }
 
