@@ -80,11 +80,13 @@ TEST_F(GoldenMamba, GreedyDecodeWithRecurrentState) {
   std::vector<float> step(static_cast<size_t>(V));
   model_->forward(prompt, 1, T, *state, logits);
   backend_->download(logits.slice_rows(T - 1, 1), step.data());
+  // Step i feeds greedy_ids[i] (the argmax of the previous logits); the reference keeps
+  // the logits each step produces.
   for (size_t i = 0; i < want_ids.size(); ++i) {
-    got_logits.insert(got_logits.end(), step.begin(), step.end());
     got_ids.push_back(argmax(step.data(), V));
     model_->forward({got_ids.back()}, 1, 1, *state, logits.slice_rows(0, 1));
     backend_->download(logits.slice_rows(0, 1), step.data());
+    got_logits.insert(got_logits.end(), step.begin(), step.end());
   }
   EXPECT_EQ(got_ids, want_ids);
   EXPECT_TRUE(close(want_logits, got_logits, ref_->shape("greedy_step_logits"), kStepNmse));

@@ -2,6 +2,7 @@
 // Prefills the prompt, then decodes one token at a time with the recurrent state and
 // streams the text. Greedy unless --temperature > 0.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <cstdio>
@@ -15,7 +16,8 @@ namespace kllens::cli {
 namespace {
 
 struct GenerateArgs {
-  std::string model, prompt;
+  std::string model, prompt, prompt_ids;
+  bool print_ids = false;
   int64_t n = 32, ctx = 2048;
   SamplingParams sampling;
   bool ignore_eos = false;
@@ -23,9 +25,11 @@ struct GenerateArgs {
 };
 
 void run_generate(const GenerateArgs& a) {
-  if (a.prompt.empty()) fail("generate: empty prompt");
   auto tok = load_tokenizer(a.model);
-  const std::vector<int32_t> prompt = tok->encode(a.prompt);
+  const std::vector<int32_t> prompt =
+      a.prompt_ids.empty() ? tok->encode(a.prompt) : parse_ids(a.prompt_ids, "--prompt-ids");
+  if (prompt.empty()) fail("generate: empty prompt");
+  const std::string prompt_text = a.prompt_ids.empty() ? a.prompt : tok->decode(prompt);
   if (int64_t(prompt.size()) > a.ctx)
     fail("generate: the prompt has {} tokens, longer than the context of {} (--ctx)", prompt.size(), a.ctx);
   auto be = a.backend.make();
@@ -38,7 +42,7 @@ void run_generate(const GenerateArgs& a) {
   std::vector<float> last(static_cast<size_t>(V));
   Sampler sampler(a.sampling);
   auto decoder = tok->stream_decoder();
-  std::fwrite(a.prompt.data(), 1, a.prompt.size(), stdout);
+  std::fwrite(prompt_text.data(), 1, prompt_text.size(), stdout);
   std::fflush(stdout);
 
   const auto t0 = std::chrono::steady_clock::now();
@@ -46,10 +50,12 @@ void run_generate(const GenerateArgs& a) {
   be->download(logits.slice_rows(int64_t(prompt.size()) - 1, 1), last.data());
   const auto t1 = std::chrono::steady_clock::now();
   const Tensor step_logits = logits.slice_rows(0, 1);
+  std::vector<int32_t> out_ids;
   int64_t generated = 0;
   while (generated < steps) {
     const int32_t next = sampler.next(last.data(), V);
     if (!a.ignore_eos && tok->eos_id() && next == *tok->eos_id()) break;
+    out_ids.push_back(next);
     const std::string piece = decoder.push(next);
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
@@ -60,6 +66,7 @@ void run_generate(const GenerateArgs& a) {
   const std::string rest = decoder.flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::printf("\n");
+  if (a.print_ids) fmt::print(stderr, "ids [{}]\n", fmt::join(out_ids, ","));
   const auto t2 = std::chrono::steady_clock::now();
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
   const double decode_s = std::chrono::duration<double>(t2 - t1).count();
@@ -74,7 +81,10 @@ void register_generate(CLI::App& app) {
   auto a = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a prompt (greedy by default)");
   cmd->add_option("MODEL", a->model, "Hugging Face model folder")->required();
-  cmd->add_option("--prompt", a->prompt, "Prompt text")->required();
+  auto* text = cmd->add_option("--prompt", a->prompt, "Prompt text");
+  auto* ids = cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids");
+  text->excludes(ids);
+  cmd->add_flag("--print-ids", a->print_ids, "Print the generated token ids to stderr");
   cmd->add_option("-n", a->n, "Tokens to generate")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--ctx", a->ctx, "Context length: prompt plus generated tokens")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -83,7 +93,10 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--seed", a->sampling.seed, "Sampling seed")->capture_default_str();
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep going after the end-of-text token");
   a->backend.add_to(cmd);
-  cmd->callback([a] { run_generate(*a); });
+  cmd->callback([a, text, ids] {
+    if (text->count() == 0 && ids->count() == 0) fail("generate: give --prompt or --prompt-ids");
+    run_generate(*a);
+  });
 }
 
 }  // namespace kllens::cli
