@@ -117,12 +117,16 @@ inline void dot_row(const uint8_t* w, const float* x, int64_t xs, int64_t K, flo
   using E = Elem<T>;
   constexpr int kAcc = NX == 1 ? 4 : 2;
   __m256 acc[NX][kAcc];
+#pragma GCC unroll 4
   for (int r = 0; r < NX; ++r)
+#pragma GCC unroll 4
     for (int u = 0; u < kAcc; ++u) acc[r][u] = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 8 * kAcc <= K; k += 8 * kAcc)
+#pragma GCC unroll 4
     for (int u = 0; u < kAcc; ++u) {
       const __m256 wv = E::load8(w, k + 8 * u);
+#pragma GCC unroll 4
       for (int r = 0; r < NX; ++r)
         acc[r][u] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + r * xs + k + 8 * u), acc[r][u]);
     }
@@ -248,16 +252,21 @@ void pack_panel(const Args& a, int64_t j0, float* pack, float* tmp) {
 // tile[r·16 + i] = Σ_k x[r, k] · pack[k·16 + i] for r < R.
 template <int R>
 inline void gemm_tile(const float* x, int64_t xs, const float* pack, int64_t K, float* tile) {
+  // Unrolled before GCC's scalar replacement so the 2R accumulators stay in registers
+  // (without the pragmas it kept the arrays in memory and stored them every k).
   __m256 c0[R], c1[R];
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) c0[r] = c1[r] = _mm256_setzero_ps();
   for (int64_t k = 0; k < K; ++k) {
     const __m256 b0 = _mm256_load_ps(pack + k * kNR), b1 = _mm256_load_ps(pack + k * kNR + 8);
+#pragma GCC unroll 6
     for (int r = 0; r < R; ++r) {
       const __m256 xv = _mm256_broadcast_ss(x + r * xs + k);
       c0[r] = _mm256_fmadd_ps(xv, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(xv, b1, c1[r]);
     }
   }
+#pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
     _mm256_storeu_ps(tile + r * kNR, c0[r]);
     _mm256_storeu_ps(tile + r * kNR + 8, c1[r]);

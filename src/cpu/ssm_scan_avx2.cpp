@@ -1,5 +1,5 @@
-// ssm_scan, AVX2 tier: 8 channels per register, tasks = (sequence, block of 8 channels)
-// split over the threads. Vectorising over channels (not over N) makes softplus, the D
+// ssm_scan, AVX2 tier: 8 channels per register, tasks = (sequence, 64 channels) split
+// over the threads. Vectorising over channels (not over N) makes softplus, the D
 // skip and the silu gate plain vector ops and needs no horizontal sum for y; B[t,n] and
 // C[t,n] are broadcasts. The N state registers of a block live in a small per-thread
 // array (L1) between tokens. exp is the vector exp of vec_math_avx2.h (≤ 2 ulp).
@@ -22,36 +22,52 @@ struct View {
   bool softplus;
 };
 
-// Sequence b, channels [i0, i0 + 8).
-void scan_block8(const View& v, int64_t b, int64_t i0, float* h /*[N][8]*/, float* At /*[N][8]*/) {
-  const int64_t N = v.N;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t l = 0; l < 8; ++l) {
-      At[n * 8 + l] = v.A[(i0 + l) * v.as + n];
-      h[n * 8 + l] = v.state[(b * v.I + i0 + l) * v.ss + n];
-    }
-  const __m256 Dv = v.D ? _mm256_loadu_ps(v.D + i0) : _mm256_setzero_ps();
-  for (int64_t t = 0; t < v.T; ++t) {
-    const int64_t r = b * v.T + t;
-    __m256 dt = _mm256_loadu_ps(v.delta + r * v.ds + i0);
-    if (v.softplus) dt = avx2::softplus8(dt);
-    const __m256 uu = _mm256_loadu_ps(v.u + r * v.us + i0);
-    const float* Br = v.B + r * v.bs;
-    const float* Cr = v.C + r * v.cs;
-    __m256 y = _mm256_setzero_ps();
-    for (int64_t n = 0; n < N; ++n) {
-      const __m256 dA = avx2::exp8(_mm256_mul_ps(dt, _mm256_load_ps(At + n * 8)));
-      const __m256 dBu = _mm256_mul_ps(_mm256_mul_ps(dt, _mm256_broadcast_ss(Br + n)), uu);
-      const __m256 hn = _mm256_fmadd_ps(dA, _mm256_load_ps(h + n * 8), dBu);
-      _mm256_store_ps(h + n * 8, hn);
-      y = _mm256_fmadd_ps(hn, _mm256_broadcast_ss(Cr + n), y);
-    }
-    if (v.D) y = _mm256_fmadd_ps(uu, Dv, y);
-    if (v.z) y = _mm256_mul_ps(y, avx2::silu8(_mm256_loadu_ps(v.z + r * v.zs + i0)));
-    _mm256_storeu_ps(v.out + r * v.os + i0, y);
+// Channels per task: 8 register blocks. Inside a task the loop runs token by token over
+// its blocks, so each row of u, Δ, z and out is read as whole cache lines in order.
+constexpr int64_t kChunk = 64;
+
+// State of sequence b, channels [i0, i0 + 8) to h[N][8], and A's rows to At[N][8].
+void load_block(const View& v, int64_t b, int64_t i0, float* h, float* At) {
+  const float* st = v.state + (b * v.I + i0) * v.ss;  // rows (b, i0 .. i0+7) of [B·I, N]
+  const float* A = v.A + i0 * v.as;                    // rows i0 .. i0+7 of [I, N]
+  int64_t n0 = 0;
+  for (; n0 + 8 <= v.N; n0 += 8) {  // [8 channels][8 n] → [8 n][8 channels]
+    avx2::transpose8x8(A + n0, v.as, At + n0 * 8);
+    avx2::transpose8x8(st + n0, v.ss, h + n0 * 8);
   }
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t l = 0; l < 8; ++l) v.state[(b * v.I + i0 + l) * v.ss + n] = h[n * 8 + l];
+  for (int64_t n = n0; n < v.N; ++n)
+    for (int64_t l = 0; l < 8; ++l) {
+      At[n * 8 + l] = A[l * v.as + n];
+      h[n * 8 + l] = st[l * v.ss + n];
+    }
+}
+
+void store_block(const View& v, int64_t b, int64_t i0, const float* h) {
+  float* st = v.state + (b * v.I + i0) * v.ss;
+  int64_t n0 = 0;
+  for (; n0 + 8 <= v.N; n0 += 8) avx2::transpose8x8_store(h + n0 * 8, st + n0, v.ss);
+  for (int64_t n = n0; n < v.N; ++n)
+    for (int64_t l = 0; l < 8; ++l) st[l * v.ss + n] = h[n * 8 + l];
+}
+
+// Token r (= b·T + t) for channels [i0, i0 + 8), state h[N][8] updated in place.
+inline void step_block(const View& v, int64_t r, int64_t i0, float* h, const float* At) {
+  __m256 dt = _mm256_loadu_ps(v.delta + r * v.ds + i0);
+  if (v.softplus) dt = avx2::softplus8(dt);
+  const __m256 uu = _mm256_loadu_ps(v.u + r * v.us + i0);
+  const float* Br = v.B + r * v.bs;
+  const float* Cr = v.C + r * v.cs;
+  __m256 y = _mm256_setzero_ps();
+  for (int64_t n = 0; n < v.N; ++n) {
+    const __m256 dA = avx2::exp8(_mm256_mul_ps(dt, _mm256_load_ps(At + n * 8)));
+    const __m256 dBu = _mm256_mul_ps(_mm256_mul_ps(dt, _mm256_broadcast_ss(Br + n)), uu);
+    const __m256 hn = _mm256_fmadd_ps(dA, _mm256_load_ps(h + n * 8), dBu);
+    _mm256_store_ps(h + n * 8, hn);
+    y = _mm256_fmadd_ps(hn, _mm256_broadcast_ss(Cr + n), y);
+  }
+  if (v.D) y = _mm256_fmadd_ps(uu, _mm256_loadu_ps(v.D + i0), y);
+  if (v.z) y = _mm256_mul_ps(y, avx2::silu8(_mm256_loadu_ps(v.z + r * v.zs + i0)));
+  _mm256_storeu_ps(v.out + r * v.os + i0, y);
 }
 
 // Sequence b, one channel i: the reference formula.
@@ -104,17 +120,22 @@ void ssm_scan_avx2(const SsmScanArgs& a) {
   v.N = a.A.cols();
   v.softplus = a.delta_softplus;
 
-  const int64_t blocks = (v.I + 7) / 8;  // the last one may be partial
-  const int64_t tasks = a.batch * blocks;
+  const int64_t chunks = (v.I + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (a.batch * v.T * v.I * v.N >= (1 << 14))
-  for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t b = task / blocks, i0 = (task % blocks) * 8;
-    float* scratch = scratch_floats(size_t(v.N) * 16);
-    if (i0 + 8 <= v.I) {
-      scan_block8(v, b, i0, scratch, scratch + v.N * 8);
-    } else {
-      for (int64_t i = i0; i < v.I; ++i) scan_channel(v, b, i, scratch);
-    }
+  for (int64_t task = 0; task < a.batch * chunks; ++task) {
+    const int64_t b = task / chunks, ib = (task % chunks) * kChunk;
+    const int64_t ie = ib + kChunk < v.I ? ib + kChunk : v.I;
+    const int64_t nblk = (ie - ib) / 8;  // whole register blocks; the rest runs scalar
+    float* h = scratch_floats(size_t(nblk * 16 * v.N + v.N));  // [blk][N][8] h, then At
+    float* At = h + nblk * 8 * v.N;
+    for (int64_t blk = 0; blk < nblk; ++blk)
+      load_block(v, b, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
+    for (int64_t t = 0; t < v.T; ++t)
+      for (int64_t blk = 0; blk < nblk; ++blk)
+        step_block(v, b * v.T + t, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
+    for (int64_t blk = 0; blk < nblk; ++blk) store_block(v, b, ib + blk * 8, h + blk * 8 * v.N);
+    float* hs = At + nblk * 8 * v.N;  // [N] for the scalar channels
+    for (int64_t i = ib + nblk * 8; i < ie; ++i) scan_channel(v, b, i, hs);
   }
 }
 

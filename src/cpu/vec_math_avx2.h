@@ -102,4 +102,32 @@ static inline __m256 load8_bf16(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
 }
 
+// Transposes 8 rows of 8 floats (rows `stride` floats apart) into dst[8][8]:
+// dst[c][r] = src[r · stride + c].
+static inline void transpose8x8(const float* src, int64_t stride, float* dst) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * stride);
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+    r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+  }
+  for (int i = 0; i < 4; ++i) {
+    _mm256_storeu_ps(dst + i * 8, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+    _mm256_storeu_ps(dst + (i + 4) * 8, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+  }
+}
+
+// The inverse direction: dst[r · stride + c] = src[c][r] for an [8][8] block src.
+static inline void transpose8x8_store(const float* src, float* dst, int64_t stride) {
+  alignas(32) float tmp[64];
+  transpose8x8(src, 8, tmp);
+  for (int i = 0; i < 8; ++i) _mm256_storeu_ps(dst + i * stride, _mm256_load_ps(tmp + i * 8));
+}
+
 }  // namespace kllens::cpu::avx2
