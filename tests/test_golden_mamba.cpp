@@ -121,3 +121,36 @@ TEST_F(GoldenMamba, TestSplitPerplexity) {
 
 }  // namespace
 }  // namespace kllens::test
+
+namespace kllens::test {
+namespace {
+
+// Prefix reuse: restarting at block l from the residual stream the full pass delivered
+// gives the full pass's logits (same kernels on the same inputs: bit-identical).
+TEST(GoldenMambaPrefix, ForwardFromEveryBlockEqualsFullPass) {
+  Reference ref("tiny-mamba");
+  auto be = make_cpu_backend();
+  auto model = Model::load(ref.model_dir(), *be);
+  const Shape s = ref.shape("input_ids");
+  const int64_t rows = s[0] * s[1], V = model->config().vocab_size, H = model->config().hidden_size;
+  const int64_t L = model->config().num_layers;
+  std::vector<Tensor> hidden;
+  auto state = model->new_state(s[0]);
+  Tensor full = be->alloc(DType::F32, {rows, V});
+  model->forward(ref.i32("input_ids"), s[0], s[1], *state, full, [&](int64_t, const Tensor& h) {
+    hidden.push_back(be->alloc(DType::F32, {rows, H}));
+    be->copy(h, hidden.back());
+  });
+  std::vector<float> want(size_t(rows * V)), got(size_t(rows * V));
+  be->download(full, want.data());
+  Tensor part = be->alloc(DType::F32, {rows, V});
+  for (int64_t l = 0; l < L; ++l) {
+    ASSERT_EQ(model->resume_block(l), l);
+    model->forward_from(l, hidden[size_t(l)], s[0], s[1], part);
+    be->download(part, got.data());
+    EXPECT_EQ(want, got) << "restart at block " << l;
+  }
+}
+
+}  // namespace
+}  // namespace kllens::test

@@ -14,6 +14,7 @@
 // converted inside the kernels that read them.
 #pragma once
 
+#include <cmath>
 #include <memory>
 #include <string>
 
@@ -53,6 +54,56 @@ struct SsmScanArgs {
   int64_t batch = 1, seqlen = 1;
   bool delta_softplus = true;
 };
+
+// Mamba-2 SSD scan (specs/mamba.md §5), per sequence b, head h (P channels), state n:
+//   Δ = clamp(softplus(dt[t,h] + dt_bias[h]), dt_min, dt_max)
+//   H[h] ← exp(Δ·A[h]) · H[h] + (Δ · x[t,h,:]) ⊗ B[t,g(h),:]      H[h] ∈ R^{P×N}, fp32
+//   y[t,h,:] = H[h] · C[t,g(h),:] + D[h] · x[t,h,:]
+// with g(h) = h / (nh/G). Prefill may use the chunked SSD algorithm with `chunk` tokens
+// per chunk (same result up to fp32 rounding); T = 1 is the decode step.
+struct SsdScanArgs {
+  Tensor x;        // [B*T, nh*P]   (may be strided)
+  Tensor dt;       // [B*T, nh]     raw Δ from in_proj (may be strided)
+  Tensor dt_bias;  // F32 [nh]
+  Tensor A;        // F32 [nh] = -exp(A_log)
+  Tensor B;        // [B*T, G*N]    (may be strided)
+  Tensor C;        // [B*T, G*N]    (may be strided)
+  Tensor D;        // F32 [nh], or empty
+  Tensor state;    // F32 [B, nh, P, N], read and updated
+  Tensor out;      // [B*T, nh*P]
+  int64_t batch = 1, seqlen = 1;
+  int64_t heads = 1, head_dim = 1, groups = 1, state_size = 1, chunk = 256;
+  float dt_min = 0.f, dt_max = INFINITY;
+};
+
+// Causal attention over a KV cache, grouped-query, optional sliding window with a
+// prefix of always-visible (meta) positions. Query t of sequence b has absolute
+// position past + t and sees key position j when
+//   j ≤ past + t  and  (window == 0 or past + t − j ≤ window or j < meta).
+// out[t, h] = softmax(q[t,h] · K[j, h/(nh/nkv)]ᵀ · scale) · V[j, h/(nh/nkv)].
+// Keys and values live in caches of `capacity` slots; absolute position j sits in slot
+//   j < meta ? j : meta + (j − meta) mod (capacity − meta)
+// (the identity while capacity covers every position, a ring for sliding windows). The
+// caller writes the new keys/values into their slots before the call and guarantees that
+// every key a query may see is still in its slot.
+struct AttentionArgs {
+  Tensor q;        // [B*T, nh*hd]        (post-RoPE; may be strided)
+  Tensor k_cache;  // F32 [B, capacity, nkv*hd]
+  Tensor v_cache;  // F32 [B, capacity, nkv*vhd]
+  Tensor out;      // [B*T, nh*vhd]
+  int64_t batch = 1, seqlen = 1, past = 0;
+  int64_t heads = 1, kv_heads = 1, head_dim = 1, v_head_dim = 1;
+  int64_t window = 0, meta = 0;
+  float scale = 1.f;
+};
+
+// Per-token comparison of a student's next-token distribution with a teacher's, in one
+// pass over the vocabulary with online log-sum-exp (fp32 logits, fp32/fp64 sums):
+// out[r, :] = { KL(p‖q), KL(q‖p), −log p[target], −log q[target], Σ(zs−zt)², Σ zt²,
+//               argmax zs == argmax zt, 0 }
+// with p = softmax(teacher), q = softmax(student); targets < 0 contribute 0 to the CE
+// columns.
+inline constexpr int64_t kKlStats = 8;
 
 class Backend {
  public:
@@ -94,6 +145,31 @@ class Backend {
   virtual void add(const Tensor& a, const Tensor& b, const Tensor& out) = 0;
   // dst = src (same shapes; strided rows allowed on both sides)
   virtual void copy(const Tensor& src, const Tensor& dst) = 0;
+
+  // ---- ops of Mamba-2, Hymba and the lens --------------------------------------------
+  // Backends that lack one of these throw kllens::Error naming the op and the backend.
+  virtual void ssd_scan(const SsdScanArgs& a);
+  // Mamba-2 gated RMSNorm (norm_before_gate = False), per group of `group_size` columns:
+  //   v = y ⊙ silu(z);  out = w ⊙ v / sqrt(mean_group(v²) + eps)       y, z, out [n, I]
+  virtual void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w,
+                              int64_t group_size, float eps, const Tensor& out);
+  // Rotary embedding in place (NeoX rotate-half: dim d pairs with d + hd/2) on each of the
+  // `heads` heads of x [B*T, heads*hd]; token t of sequence b is at position past + t;
+  // inv_freq F32 [hd/2].
+  virtual void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
+                    int64_t past, int64_t heads, int64_t head_dim);
+  virtual void attention(const AttentionArgs& a);
+  // out = silu(gate) ⊙ up (SwiGLU)                               gate, up, out [n, F]
+  virtual void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out);
+  // See kKlStats. teacher, student [n, V]; targets I32 [n]; out F32 [n, kKlStats].
+  virtual void kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
+                         const Tensor& out);
+  // out[r] = first index of the maximum of logits[r, :]       logits [n, V], out I32 [n]
+  virtual void argmax(const Tensor& logits, const Tensor& out);
+  // A copy of the linear weight `src` (F32/F16/BF16) quantised to `type` (Q8_C, Q4_C,
+  // Q8_0, Q4_0) with symmetric abs-max scales (src/quant), bias kept. The default
+  // downloads, quantises on the host and uploads; a backend may do it on the device.
+  virtual Weight quantize_weight(const Weight& src, DType type);
 };
 
 // The CPU reference backend (AVX2+FMA+F16C with OpenMP where the CPU has them, scalar

@@ -54,6 +54,15 @@ class Model {
                        ModelState& state, const Tensor& logits,
                        const HiddenHook& hook = nullptr) = 0;
 
+  // Prefix reuse for the lens: a fresh prefill of blocks [first, L) only, starting from
+  // `residual`, the stream entering block `first` exactly as HiddenHook delivered it at
+  // index `first` ([B*S, H], read only). `first` must be a value resume_block() returned.
+  virtual void forward_from(int64_t first, const Tensor& residual, int64_t batch,
+                            int64_t seqlen, const Tensor& logits) = 0;
+  // The block a probe of a layer in `block` must restart from: the block itself, or an
+  // earlier one whose outputs it reads (a Hymba KV consumer restarts at its producer).
+  virtual int64_t resume_block(int64_t block) const { return block; }
+
   // Every linear layer the lens may quantise, in forward order.
   virtual std::vector<LinearLayer> linear_layers() = 0;
 

@@ -1,6 +1,8 @@
 // Backend defaults shared by every implementation.
 #include "kllens/backend.h"
 
+#include "kllens/error.h"
+
 namespace kllens {
 
 Tensor Backend::import_host(std::shared_ptr<const void> /*owner*/, const void* data,
@@ -9,5 +11,26 @@ Tensor Backend::import_host(std::shared_ptr<const void> /*owner*/, const void* d
   upload(t, data);
   return t;
 }
+
+// Ops a backend has not implemented yet fail loudly, naming the op and the backend.
+#define KLLENS_UNSUPPORTED(op) fail("op {} is not implemented on the {} backend", op, name())
+
+void Backend::ssd_scan(const SsdScanArgs&) { KLLENS_UNSUPPORTED("ssd_scan"); }
+void Backend::rms_norm_gated(const Tensor&, const Tensor&, const Tensor&, int64_t, float,
+                             const Tensor&) {
+  KLLENS_UNSUPPORTED("rms_norm_gated");
+}
+void Backend::rope(const Tensor&, const Tensor&, int64_t, int64_t, int64_t, int64_t, int64_t) {
+  KLLENS_UNSUPPORTED("rope");
+}
+void Backend::attention(const AttentionArgs&) { KLLENS_UNSUPPORTED("attention"); }
+void Backend::silu_mul(const Tensor&, const Tensor&, const Tensor&) { KLLENS_UNSUPPORTED("silu_mul"); }
+void Backend::kl_reduce(const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  KLLENS_UNSUPPORTED("kl_reduce");
+}
+void Backend::argmax(const Tensor&, const Tensor&) { KLLENS_UNSUPPORTED("argmax"); }
+Weight Backend::quantize_weight(const Weight&, DType) { KLLENS_UNSUPPORTED("quantize_weight"); }
+
+#undef KLLENS_UNSUPPORTED
 
 }  // namespace kllens

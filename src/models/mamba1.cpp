@@ -78,27 +78,24 @@ class Mamba1Model : public Model {
     KL_CHECK(int64_t(ids.size()) == batch * seqlen, "{} ids for batch {} × {} tokens", ids.size(),
              batch, seqlen);
     const auto& c = config_;
-    const int64_t rows = batch * seqlen;
-    Mamba1Scratch& s = scratch(rows);
+    Mamba1Scratch& s = scratch(batch * seqlen);
     for (int32_t id : ids)
       if (id < 0 || id >= c.vocab_size) fail("token id {} outside the vocabulary [0, {})", id, c.vocab_size);
     backend_.upload(s.ids, ids.data());
-
     backend_.embed(embed_, s.ids, s.h);
     if (hook) hook(0, s.h);
-    for (int64_t l = 0; l < c.num_layers; ++l) {
-      if (l == 0) {
-        backend_.rms_norm(s.h, blocks_[0].norm, float(c.norm_eps), s.u);
-      } else {
-        backend_.add_rms_norm(s.h, s.out, blocks_[size_t(l)].norm, float(c.norm_eps), s.u);
-        if (hook) hook(l, s.h);
-      }
-      mixer(blocks_[size_t(l)], st.conv[size_t(l)], st.ssm[size_t(l)], s, batch, seqlen);
-    }
-    backend_.add_rms_norm(s.h, s.out, norm_f_, float(c.norm_eps), s.u);
-    if (hook) hook(c.num_layers, s.h);
-    if (!logits.empty()) backend_.matmul(s.u, lm_head_, logits);
+    run_blocks(0, st, s, batch, seqlen, logits, hook);
     st.position += seqlen;
+  }
+
+  void forward_from(int64_t first, const Tensor& residual, int64_t batch, int64_t seqlen,
+                    const Tensor& logits) override {
+    KL_CHECK(first >= 0 && first < config_.num_layers, "forward_from block {} of {}", first,
+             config_.num_layers);
+    Mamba1Scratch& s = scratch(batch * seqlen);
+    backend_.copy(residual, s.h);
+    auto st = new_state(batch);
+    run_blocks(first, dynamic_cast<Mamba1State&>(*st), s, batch, seqlen, logits, nullptr);
   }
 
   std::vector<LinearLayer> linear_layers() override {
@@ -115,6 +112,26 @@ class Mamba1Model : public Model {
   }
 
  private:
+  // Blocks [first, L) on s.h, then the final norm and (if asked) the logits.
+  void run_blocks(int64_t first, Mamba1State& st, Mamba1Scratch& s, int64_t batch,
+                  int64_t seqlen, const Tensor& logits, const HiddenHook& hook) {
+    const auto& c = config_;
+    const float eps = float(c.norm_eps);
+    for (int64_t l = first; l < c.num_layers; ++l) {
+      const Mamba1Block& b = blocks_[size_t(l)];
+      if (l == first) {
+        backend_.rms_norm(s.h, b.norm, eps, s.u);
+      } else {
+        backend_.add_rms_norm(s.h, s.out, b.norm, eps, s.u);
+        if (hook) hook(l, s.h);
+      }
+      mixer(b, st.conv[size_t(l)], st.ssm[size_t(l)], s, batch, seqlen);
+    }
+    backend_.add_rms_norm(s.h, s.out, norm_f_, eps, s.u);
+    if (hook) hook(c.num_layers, s.h);
+    if (!logits.empty()) backend_.matmul(s.u, lm_head_, logits);
+  }
+
   // The Mamba-1 mixer of one block: s.u → s.out, advancing the block's states.
   void mixer(const Mamba1Block& b, const Tensor& conv_state, const Tensor& ssm_state,
              Mamba1Scratch& s, int64_t batch, int64_t seqlen) {
