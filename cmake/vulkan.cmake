@@ -47,7 +47,7 @@ target_link_libraries(kllens PRIVATE Vulkan::Vulkan)
 target_include_directories(kllens PRIVATE ${CMAKE_SOURCE_DIR})
 
 # ---- shader variants --------------------------------------------------------------------
-# WTYPE: 0 = F32, 1 = F16, 2 = BF16 (see shaders/common.h).
+# WTYPE: 0 = F32, 1 = F16, 2 = BF16, 3 = Q8_C, 4 = Q4_C, 5 = Q8_0, 6 = Q4_0 (shaders/common.h).
 set(KLLENS_SHADER_VARIANTS
   "embed_f32|embed.comp|WTYPE=0"
   "embed_f16|embed.comp|WTYPE=1"
@@ -56,9 +56,17 @@ set(KLLENS_SHADER_VARIANTS
   "matmul_gemv_f32|matmul_gemv.comp|WTYPE=0"
   "matmul_gemv_f16|matmul_gemv.comp|WTYPE=1"
   "matmul_gemv_bf16|matmul_gemv.comp|WTYPE=2"
+  "matmul_gemv_q8_c|matmul_gemv.comp|WTYPE=3"
+  "matmul_gemv_q4_c|matmul_gemv.comp|WTYPE=4"
+  "matmul_gemv_q8_0|matmul_gemv.comp|WTYPE=5"
+  "matmul_gemv_q4_0|matmul_gemv.comp|WTYPE=6"
   "matmul_gemm_f32|matmul_gemm.comp|WTYPE=0"
   "matmul_gemm_f16|matmul_gemm.comp|WTYPE=1"
   "matmul_gemm_bf16|matmul_gemm.comp|WTYPE=2"
+  "matmul_gemm_q8_c|matmul_gemm.comp|WTYPE=3"
+  "matmul_gemm_q4_c|matmul_gemm.comp|WTYPE=4"
+  "matmul_gemm_q8_0|matmul_gemm.comp|WTYPE=5"
+  "matmul_gemm_q4_0|matmul_gemm.comp|WTYPE=6"
   "conv1d_causal|conv1d_causal.comp|"
   "ssm_scan|ssm_scan.comp|"
   "add|add.comp|"

@@ -10,6 +10,10 @@
 #define KL_WTYPE_F32 0
 #define KL_WTYPE_F16 1
 #define KL_WTYPE_BF16 2
+#define KL_WTYPE_Q8_C 3
+#define KL_WTYPE_Q4_C 4
+#define KL_WTYPE_Q8_0 5
+#define KL_WTYPE_Q4_0 6
 
 #ifdef GL_core_profile
 #define KL_BEGIN_PUSH

@@ -6,11 +6,11 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.h"
 #include "embed.h"
-#include "weight.glsl"
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { EmbedPush p; };
-layout(std430, binding = 0) readonly buffer Tab { WT tab[]; };
+#define W_BINDING 0
+#include "weight.glsl"
 layout(std430, binding = 1) readonly buffer Ids { int ids[]; };
 layout(std430, binding = 2) writeonly buffer Out { float o[]; };
 
@@ -23,5 +23,5 @@ void main() {
     return;
   }
   if (uint(id) < p.v0 || uint(id) >= p.v0 + p.vc) return;
-  o[p.out_off + r * p.out_stride + k] = WLOAD(tab[p.tab_off + (uint(id) - p.v0) * p.tab_stride + k]);
+  o[p.out_off + r * p.out_stride + k] = weight_at(p.tab_off + (uint(id) - p.v0) * p.tab_stride, k, 0u);
 }

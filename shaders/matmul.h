@@ -11,12 +11,13 @@ struct MatmulPush {
                    //   maxStorageBufferRange are bound in row chunks)
   uint x_off;      // x [n, K], binding 0
   uint x_stride;
-  uint w_off;      // W [N, K] (WTYPE), binding 1
-  uint w_stride;
+  uint w_off;      // W [N, K] (WTYPE), binding 1: elements for plain types, bytes for
+  uint w_stride;   //   quantised ones (stride = stored row bytes)
+  uint s_off;      // per-row scales [N] (Q8_C, Q4_C), binding 4
   uint b_off;      // bias [N], binding 2 (F32)
   uint has_bias;
   uint out_off;    // out [n, N], binding 3
   uint out_stride;
 };
-KL_END_PUSH(MatmulPush, 11)
+KL_END_PUSH(MatmulPush, 12)
 #endif

@@ -6,12 +6,13 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.h"
 #include "matmul.h"
-#include "weight.glsl"
 
 layout(local_size_x = 16, local_size_y = 16) in;
 layout(push_constant) uniform Push { MatmulPush p; };
 layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer Wb { WT w[]; };
+#define W_BINDING 1
+#define S_BINDING 4
+#include "weight.glsl"
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
 layout(std430, binding = 3) writeonly buffer Out { float o[]; };
 
@@ -31,7 +32,7 @@ void main() {
       const uint row = e / BK, kk = e % BK, k = k0 + kk;
       const uint r = r0 + row, j = j0 + row;
       xs[kk][row] = (r < p.n && k < p.K) ? x[p.x_off + r * p.x_stride + k] : 0.0;
-      ws[kk][row] = (j < p.N && k < p.K) ? WLOAD(w[p.w_off + j * p.w_stride + k]) : 0.0;
+      ws[kk][row] = (j < p.N && k < p.K) ? weight_at(p.w_off + j * p.w_stride, k, j) : 0.0;
     }
     barrier();
     for (uint kk = 0; kk < BK; ++kk) {

@@ -5,13 +5,14 @@
 #extension GL_GOOGLE_include_directive : require
 #include "common.h"
 #include "matmul.h"
-#include "weight.glsl"
 
 layout(local_size_x_id = 0) in;           // power of two
 layout(constant_id = 1) const uint ROWS = 2;
 layout(push_constant) uniform Push { MatmulPush p; };
 layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer Wb { WT w[]; };
+#define W_BINDING 1
+#define S_BINDING 4
+#include "weight.glsl"
 layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
 layout(std430, binding = 3) writeonly buffer Out { float o[]; };
 
@@ -27,7 +28,7 @@ void main() {
     const float xv = x[xr + k];
     for (uint i = 0; i < ROWS; ++i) {
       const uint j = min(j0 + i, p.N - 1);  // rows past N are computed and dropped
-      acc[i] += xv * WLOAD(w[p.w_off + j * p.w_stride + k]);
+      acc[i] += xv * weight_at(p.w_off + j * p.w_stride, k, j);
     }
   }
   for (uint i = 0; i < ROWS; ++i) red[i * WG + tid] = acc[i];

@@ -265,6 +265,62 @@ TEST(VulkanOps, MatmulBF16) {
   for (const auto& m : kMatmulCases) check_matmul(DType::BF16, m);
 }
 
+// Random quantised rows in the layouts of include/kllens/dtype.h (valid f16 block scales,
+// unused tail slots zero).
+std::vector<uint8_t> random_quant(DType t, int64_t N, int64_t K, uint32_t seed) {
+  const size_t rb = dtype_row_bytes(t, K);
+  std::vector<uint8_t> out(size_t(N) * rb, 0);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> byte(0, 255);
+  std::uniform_real_distribution<float> scale(0.001f, 0.02f);
+  for (int64_t j = 0; j < N; ++j) {
+    uint8_t* r = &out[size_t(j) * rb];
+    if (t == DType::Q8_C) {
+      for (int64_t k = 0; k < K; ++k) r[k] = uint8_t(byte(rng));
+    } else if (t == DType::Q4_C) {
+      for (int64_t k = 0; k < (K + 1) / 2; ++k) r[k] = uint8_t(byte(rng));
+    } else {
+      const size_t bs = t == DType::Q8_0 ? 34 : 18;
+      for (int64_t b = 0; b < (K + 31) / 32; ++b) {
+        uint8_t* blk = r + size_t(b) * bs;
+        const uint16_t d = f32_to_f16(scale(rng));
+        std::memcpy(blk, &d, 2);
+        const int64_t n = std::min<int64_t>(32, K - b * 32);
+        if (t == DType::Q8_0)
+          for (int64_t e = 0; e < n; ++e) blk[2 + e] = uint8_t(byte(rng));
+        else
+          for (int64_t e = 0; e < n; ++e)
+            blk[2 + e % 16] |= uint8_t((byte(rng) & 0xf) << (e < 16 ? 0 : 4));
+      }
+    }
+  }
+  return out;
+}
+
+void check_quant_matmul(DType t, const MatmulCase& m) {
+  const uint32_t seed = uint32_t(m.n * 31 + m.K * 7 + m.N + 100 * int(t));
+  const Pair x = random_pair(DType::F32, {m.n, m.K}, seed, m.xpad, m.xpad ? 1 : 0);
+  const auto bytes = random_quant(t, m.N, m.K, seed + 1);
+  Tensor wc = cpu().alloc(t, {m.N, m.K}), wv = vulkan()->alloc(t, {m.N, m.K});
+  cpu().upload(wc, bytes.data());
+  vulkan()->upload(wv, bytes.data());
+  const Pair sc = random_pair(DType::F32, {m.N}, seed + 2, 0, 0, 0.001f, 0.02f);
+  const bool per_row = t == DType::Q8_C || t == DType::Q4_C;
+  const Pair b = random_pair(DType::F32, {m.N}, seed + 3);
+  Pair out = random_pair(DType::F32, {m.n, m.N}, seed + 4, m.opad, m.opad);
+  cpu().matmul(x.c, Weight{wc, per_row ? sc.c : Tensor{}, m.bias ? b.c : Tensor{}}, out.c);
+  vulkan()->matmul(x.v, Weight{wv, per_row ? sc.v : Tensor{}, m.bias ? b.v : Tensor{}}, out.v);
+  EXPECT_TRUE(same(out)) << dtype_name(t) << " n=" << m.n << " K=" << m.K << " N=" << m.N;
+}
+
+// Both sides dequantise each element to the same fp32 value (scale · q rounded once), so
+// only the fp32 summation order differs: the 1e-7 bound still applies.
+TEST(VulkanOps, MatmulQuantised) {
+  REQUIRE_VULKAN();
+  for (DType t : {DType::Q8_C, DType::Q4_C, DType::Q8_0, DType::Q4_0})
+    for (const auto& m : kMatmulCases) check_quant_matmul(t, m);
+}
+
 TEST(VulkanOps, MatmulWeightLargerThanOneBinding) {
   REQUIRE_VULKAN();
   // The tied lm_head of mamba-130m in F32 (154 MB), decode and a short prefill.

@@ -1,9 +1,13 @@
 // matmul: out[r, j] = Σ_k x[r, k] · W[j, k] (+ bias[j])
-// x F32 [n, K] (strided rows), W [N, K] F32/F16/BF16 converted exactly to F32 in the
-// kernel, bias F32 [N] or none, out F32 [n, N] (strided rows). fp32 accumulation.
+// x F32 [n, K] (strided rows), W [N, K] F32/F16/BF16/Q8_C/Q4_C/Q8_0/Q4_0 converted
+// element by element to F32 in the kernel exactly as the CPU's dequant_row (per-row
+// scales [N] for Q8_C/Q4_C in Weight::scale), bias F32 [N] or none, out F32 [n, N]
+// (strided rows). fp32 accumulation.
 // GEMV (shaders/matmul_gemv.comp) for n ≤ kGemvMaxRows, tiled GEMM otherwise. Weights
 // larger than maxStorageBufferRange (a 50280×768 F32 lm_head) run in row chunks, each
 // writing its own column range of out.
+#include <string>
+
 #include "shaders/matmul.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -16,12 +20,17 @@ constexpr int64_t kGemvMaxRows = 4;
 constexpr uint32_t kGemvRows = 4;     // output features per GEMV workgroup
 constexpr uint32_t kGemmTile = 32;    // BM = BN of matmul_gemm.comp
 
-const char* variant(DType t, bool gemv) {
+std::string variant(DType t, bool gemv) {
+  const char* form = gemv ? "matmul_gemv_" : "matmul_gemm_";
   switch (t) {
-    case DType::F32: return gemv ? "matmul_gemv_f32" : "matmul_gemm_f32";
-    case DType::F16: return gemv ? "matmul_gemv_f16" : "matmul_gemm_f16";
-    case DType::BF16: return gemv ? "matmul_gemv_bf16" : "matmul_gemm_bf16";
-    default: fail("matmul: {} weights are not supported on Vulkan yet", dtype_name(t));
+    case DType::F32: return std::string(form) + "f32";
+    case DType::F16: return std::string(form) + "f16";
+    case DType::BF16: return std::string(form) + "bf16";
+    case DType::Q8_C: return std::string(form) + "q8_c";
+    case DType::Q4_C: return std::string(form) + "q4_c";
+    case DType::Q8_0: return std::string(form) + "q8_0";
+    case DType::Q4_0: return std::string(form) + "q4_0";
+    default: fail("matmul: {} weights are not supported", dtype_name(t));
   }
 }
 }  // namespace
@@ -29,21 +38,28 @@ const char* variant(DType t, bool gemv) {
 void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out) {
   const int64_t n = x.rows(), K = x.cols(), N = w.out_features();
   check_view(x, "matmul: x", DType::F32, n, K);
-  check_view(w.w, "matmul: weight", w.w.dtype, N, K);
-  KL_CHECK(w.w.contiguous(), "matmul: weight rows must be contiguous");
+  const bool quant = dtype_is_quantized(w.w.dtype);
+  const bool per_row = w.w.dtype == DType::Q8_C || w.w.dtype == DType::Q4_C;
+  KL_CHECK(!w.w.empty() && w.w.rows() == N && w.w.cols() == K, "matmul: weight is {}, expected [{}, {}]",
+           shape_str(w.w.shape), N, K);
+  KL_CHECK(quant || w.w.contiguous(), "matmul: weight rows must be contiguous");
+  if (per_row) check_view(w.scale, "matmul: scale", DType::F32, 1, N);
   if (!w.bias.empty()) check_view(w.bias, "matmul: bias", DType::F32, 1, N);
   check_view(out, "matmul: out", DType::F32, n, N);
   const bool gemv = n <= kGemvMaxRows;
-  const char* name = variant(w.w.dtype, gemv);
-  KL_CHECK(w.w.dtype == DType::F32 || vb.info().storage16, "matmul: {} needs 16-bit storage",
-           dtype_name(w.w.dtype));
+  const std::string name = variant(w.w.dtype, gemv);
+  KL_CHECK((w.w.dtype != DType::F16 && w.w.dtype != DType::BF16) || vb.info().storage16,
+           "matmul: {} needs 16-bit storage", dtype_name(w.w.dtype));
   if (n == 0 || N == 0) return;
 
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = gemv ? vb.pipelines().get(name, 4, sizeof(MatmulPush), {wg, kGemvRows})
-                         : vb.pipelines().get(name, 4, sizeof(MatmulPush), {});
-  const size_t esz = dtype_size(w.w.dtype);
-  const int64_t row_bytes = std::max<int64_t>(1, K) * int64_t(esz);
+  const uint32_t nbind = per_row ? 5 : 4;  // + the scales of Q8_C / Q4_C
+  const Kernel& k = gemv ? vb.pipelines().get(name, nbind, sizeof(MatmulPush), {wg, kGemvRows})
+                         : vb.pipelines().get(name, nbind, sizeof(MatmulPush), {});
+  // Weight offsets and strides: elements for plain types, bytes for quantised ones.
+  const size_t esz = quant ? 1 : dtype_size(w.w.dtype);
+  const int64_t row_bytes = std::max<int64_t>(1, int64_t(w.w.row_bytes()));
+  const int64_t w_stride = quant ? row_bytes : w.w.row_stride;
   const int64_t slack = int64_t(vb.info().min_storage_offset_alignment) + 4;
   int64_t chunk = std::max<int64_t>(1, (int64_t(vb.info().max_storage_buffer_range) - slack) / row_bytes);
   if (gemv) chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * kGemvRows);
@@ -62,14 +78,23 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
     }
     const BoundTensor bb = vb.stream().bind(bias, 4, false);
     const BoundTensor bo = vb.stream().bind(out.slice_cols(j0, nc), 4, true);
+    BoundTensor bs{};
+    if (per_row) {
+      Tensor scale = w.scale;
+      scale.offset += size_t(j0) * 4;
+      scale.shape = {nc};
+      scale.row_stride = nc;
+      bs = vb.stream().bind(scale, 4, false);
+    }
     const MatmulPush p{u32(n, "n"), u32(K, "K"), u32(nc, "N"), bx.elem, u32(x.row_stride, "x stride"),
-                       bw.elem, u32(w.w.row_stride, "weight stride"), bb.elem,
+                       bw.elem, u32(w_stride, "weight stride"), bs.elem, bb.elem,
                        w.bias.empty() ? 0u : 1u, bo.elem, u32(out.row_stride, "out stride")};
-    const Binding bind[] = {bx.binding, bw.binding, bb.binding, bo.binding};
+    const Binding bind[] = {bx.binding, bw.binding, bb.binding, bo.binding, bs.binding};
+    const std::span<const Binding> used(bind, nbind);
     if (gemv)
-      vb.stream().dispatch(k, bind, &p, groups(nc, kGemvRows), uint32_t(n), 1, name);
+      vb.stream().dispatch(k, used, &p, groups(nc, kGemvRows), uint32_t(n), 1, name.c_str());
     else
-      vb.stream().dispatch(k, bind, &p, groups(nc, kGemmTile), groups(n, kGemmTile), 1, name);
+      vb.stream().dispatch(k, used, &p, groups(nc, kGemmTile), groups(n, kGemmTile), 1, name.c_str());
   }
 }
 
