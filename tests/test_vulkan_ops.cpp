@@ -467,6 +467,30 @@ TEST(VulkanOps, ChainedOpsNeedOnlyOneSync) {
   EXPECT_EQ(vulkan_validation_messages(*vulkan()), 0);
 }
 
+// ---- profile mode: per-kernel GPU timestamps -------------------------------------------------
+
+TEST(VulkanRuntime, ProfileReportsEveryKernel) {
+  REQUIRE_VULKAN();
+  VulkanOptions o;
+  o.validation = true;
+  o.profile = true;
+  std::unique_ptr<Backend> be = make_vulkan_backend(o);
+  Tensor x = be->alloc(DType::F32, {1, 64}), w = be->alloc(DType::F32, {48, 64});
+  Tensor n = be->alloc(DType::F32, {64}), out = be->alloc(DType::F32, {1, 48});
+  be->fill_zero(x);
+  be->fill_zero(w);
+  be->fill_zero(n);
+  be->rms_norm(x, n, 1e-5f, x);
+  be->matmul(x, Weight{w, {}, {}}, out);
+  be->sync();
+  const std::string report = vulkan_profile_report(*be);
+  std::printf("%s", report.c_str());
+  EXPECT_NE(report.find("matmul_gemv_f32"), std::string::npos);
+  EXPECT_NE(report.find("rms_norm"), std::string::npos);
+  EXPECT_NE(report.find("fill"), std::string::npos);
+  EXPECT_EQ(vulkan_validation_messages(*be), 0);
+}
+
 // ---- the staging path (discrete GPUs), forced on the unified-memory device --------------------
 
 TEST(VulkanRuntime, StagedTransfersMatch) {
