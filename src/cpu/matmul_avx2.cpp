@@ -27,7 +27,9 @@ namespace kllens::cpu {
 namespace {
 
 constexpr int64_t kGemmMinRows = 4;          // n at and above this: packed GEMM
-constexpr int64_t kParallelMinMacs = 32768;  // below: one thread (fork/join would dominate)
+// Below this many multiply-adds (~20 µs on one core) one thread does it all: a fork/join
+// costs microseconds on a quiet machine and far more when the cores are shared.
+constexpr int64_t kParallelMinMacs = int64_t(1) << 18;
 
 // ---- element loaders for the per-element types (value = row scale · element) ----------
 
