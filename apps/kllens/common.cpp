@@ -12,6 +12,7 @@
 #include "kllens/error.h"
 #include "kllens/io.h"
 #include "kllens/safetensors.h"
+#include "kllens/vulkan.h"
 
 namespace kllens::cli {
 
@@ -19,11 +20,18 @@ void BackendOption::add_to(CLI::App* cmd) {
   cmd->add_option("--backend", name, "Where to run: cpu or vulkan")
       ->check(CLI::IsMember({"cpu", "vulkan"}))
       ->capture_default_str();
+  cmd->add_option("--device", device, "Vulkan device index (see check-kernels --list-devices); "
+                  "default: $KLLENS_VULKAN_DEVICE, else the best GPU")
+      ->capture_default_str();
 }
 
 std::unique_ptr<Backend> BackendOption::make() const {
   if (name == "vulkan") {
-    std::fprintf(stderr, "kllens: the Vulkan backend is not built yet; running on the CPU\n");
+    try {
+      return make_vulkan_backend(device);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "kllens: no usable Vulkan device (%s); running on the CPU\n", e.what());
+    }
   }
   return make_cpu_backend();
 }

@@ -14,9 +14,11 @@
 
 namespace kllens::cli {
 
-// --backend cpu|vulkan, shared by every command that runs a model.
+// --backend cpu|vulkan [--device N], shared by every command that runs a model. With no
+// usable Vulkan device, make() says so in one line and returns the CPU backend.
 struct BackendOption {
   std::string name = "cpu";
+  int device = -1;
   void add_to(CLI::App* cmd);
   std::unique_ptr<Backend> make() const;
 };
@@ -42,5 +44,6 @@ void register_perplexity(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_check_kernels(CLI::App& app);
 
 }  // namespace kllens::cli
