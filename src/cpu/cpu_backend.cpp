@@ -9,11 +9,16 @@
 #include <new>
 
 #include "cpu/add.h"
+#include "cpu/attention.h"
 #include "cpu/conv1d_causal.h"
 #include "cpu/copy.h"
 #include "cpu/embed.h"
 #include "cpu/matmul.h"
 #include "cpu/rms_norm.h"
+#include "cpu/rms_norm_gated.h"
+#include "cpu/rope.h"
+#include "cpu/silu_mul.h"
+#include "cpu/ssd_scan.h"
 #include "cpu/ssm_scan.h"
 #include "kllens/backend.h"
 #include "kllens/error.h"
@@ -226,6 +231,102 @@ class CpuBackend final : public Backend {
     KL_CHECK(src.rows() == dst.rows() && src.cols() == dst.cols(), "copy: shape {} to {}",
              shape_str(src.shape), shape_str(dst.shape));
     cpu::copy(src, dst);
+  }
+
+  // ---- Mamba-2 and Hymba (cpu/ssd_scan.h, rms_norm_gated.h, rope.h, attention.h, silu_mul.h)
+  void ssd_scan(const SsdScanArgs& a) override {
+    KL_CHECK(a.batch >= 1 && a.seqlen >= 1 && a.chunk >= 1, "ssd_scan: batch {} seqlen {} chunk {}",
+             a.batch, a.seqlen, a.chunk);
+    KL_CHECK(a.heads >= 1 && a.head_dim >= 1 && a.groups >= 1 && a.state_size >= 1 &&
+                 a.heads % a.groups == 0,
+             "ssd_scan: heads {} head_dim {} groups {} state {}", a.heads, a.head_dim, a.groups,
+             a.state_size);
+    KL_CHECK(a.dt_min >= 0.0f && a.dt_min <= a.dt_max, "ssd_scan: Δ limits [{}, {}]", a.dt_min,
+             a.dt_max);
+    const int64_t rows = a.batch * a.seqlen, I = a.heads * a.head_dim;
+    const int64_t GN = a.groups * a.state_size;
+    check_f32("ssd_scan", "x", a.x, rows, I);
+    check_f32("ssd_scan", "dt", a.dt, rows, a.heads);
+    check_vec("ssd_scan", "dt_bias", a.dt_bias, a.heads, false);
+    check_vec("ssd_scan", "A", a.A, a.heads, false);
+    check_f32("ssd_scan", "B", a.B, rows, GN);
+    check_f32("ssd_scan", "C", a.C, rows, GN);
+    check_vec("ssd_scan", "D", a.D, a.heads, true);
+    check_f32("ssd_scan", "state", a.state, a.batch * I, a.state_size);
+    check_f32("ssd_scan", "out", a.out, rows, I);
+    // out may alias x exactly (each token's x is read before its out is written) but no
+    // other input, which later tokens still read.
+    for (const Tensor* t : {&a.dt, &a.B, &a.C, &a.state})
+      KL_CHECK(!overlaps(a.out, *t), "ssd_scan: out overlaps dt, B, C or state");
+    KL_CHECK(!overlaps(a.out, a.x) || (a.out.buf == a.x.buf && a.out.offset == a.x.offset &&
+                                      a.out.row_stride == a.x.row_stride),
+             "ssd_scan: out overlaps x without aliasing it exactly");
+    cpu::ssd_scan(a);
+  }
+
+  void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
+                      float eps, const Tensor& out) override {
+    const int64_t n = y.rows(), I = y.cols();
+    check_f32("rms_norm_gated", "y", y, n, I);
+    check_f32("rms_norm_gated", "z", z, n, I);
+    check_vec("rms_norm_gated", "w", w, I, false);
+    check_f32("rms_norm_gated", "out", out, n, I);
+    KL_CHECK(group_size >= 1 && I % group_size == 0,
+             "rms_norm_gated: group size {} does not divide {} columns", group_size, I);
+    KL_CHECK(eps >= 0.0f, "rms_norm_gated: eps {} < 0", eps);
+    KL_CHECK(!overlaps(out, z) || (out.buf == z.buf && out.offset == z.offset),
+             "rms_norm_gated: out overlaps z");
+    cpu::rms_norm_gated(y, z, w, group_size, eps, out);
+  }
+
+  void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
+            int64_t heads, int64_t head_dim) override {
+    KL_CHECK(batch >= 1 && seqlen >= 1 && past >= 0, "rope: batch {} seqlen {} past {}", batch,
+             seqlen, past);
+    KL_CHECK(heads >= 1 && head_dim >= 2 && head_dim % 2 == 0, "rope: heads {} head_dim {}",
+             heads, head_dim);
+    KL_CHECK(past + seqlen <= (int64_t(1) << 24),
+             "rope: position {} is not exact in fp32", past + seqlen);
+    check_f32("rope", "x", x, batch * seqlen, heads * head_dim);
+    check_vec("rope", "inv_freq", inv_freq, head_dim / 2, false);
+    cpu::rope(x, inv_freq, batch, seqlen, past, heads, head_dim);
+  }
+
+  void attention(const AttentionArgs& a) override {
+    KL_CHECK(a.batch >= 1 && a.seqlen >= 1 && a.past >= 0, "attention: batch {} seqlen {} past {}",
+             a.batch, a.seqlen, a.past);
+    KL_CHECK(a.heads >= 1 && a.kv_heads >= 1 && a.heads % a.kv_heads == 0 && a.head_dim >= 1 &&
+                 a.v_head_dim >= 1,
+             "attention: heads {} kv_heads {} head_dim {} v_head_dim {}", a.heads, a.kv_heads,
+             a.head_dim, a.v_head_dim);
+    KL_CHECK(a.window >= 0 && a.meta >= 0, "attention: window {} meta {}", a.window, a.meta);
+    KL_CHECK(a.k_cache.shape.size() == 3 && a.v_cache.shape.size() == 3 &&
+                 a.k_cache.shape[0] == a.batch && a.v_cache.shape[0] == a.batch &&
+                 a.k_cache.shape[1] == a.v_cache.shape[1],
+             "attention: caches {} and {} must be [{}, capacity, ·]", shape_str(a.k_cache.shape),
+             shape_str(a.v_cache.shape), a.batch);
+    const int64_t rows = a.batch * a.seqlen, cap = a.k_cache.shape[1];
+    check_f32("attention", "q", a.q, rows, a.heads * a.head_dim);
+    check_f32("attention", "k_cache", a.k_cache, a.batch * cap, a.kv_heads * a.head_dim);
+    check_f32("attention", "v_cache", a.v_cache, a.batch * cap, a.kv_heads * a.v_head_dim);
+    check_f32("attention", "out", a.out, rows, a.heads * a.v_head_dim);
+    // Every key a query may see must still be in its slot: the caches cover every position
+    // (identity), or a sliding window's ring holds the window plus this call's tokens.
+    const int64_t end = a.past + a.seqlen;
+    KL_CHECK(end <= cap || (a.window > 0 && cap - a.meta >= a.window + a.seqlen),
+             "attention: capacity {} cannot hold positions up to {} (window {}, meta {}, {} new)",
+             cap, end, a.window, a.meta, a.seqlen);
+    for (const Tensor* t : {&a.q, &a.k_cache, &a.v_cache})
+      KL_CHECK(!overlaps(a.out, *t), "attention: out overlaps q or the caches");
+    cpu::attention(a);
+  }
+
+  void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) override {
+    const int64_t n = gate.rows(), F = gate.cols();
+    check_f32("silu_mul", "gate", gate, n, F);
+    check_f32("silu_mul", "up", up, n, F);
+    check_f32("silu_mul", "out", out, n, F);
+    cpu::silu_mul(gate, up, out);
   }
 };
 
