@@ -4,6 +4,7 @@
 #include "kllens/error.h"
 #include "kllens/safetensors.h"
 #include "models/mamba1.h"
+#include "models/mamba2.h"
 
 namespace kllens {
 
@@ -12,6 +13,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, Backend& backend) {
   const TensorStore store = TensorStore::open_dir(dir);
   switch (config.arch) {
     case Arch::Mamba1: return load_mamba1(config, store, backend);
+    case Arch::Mamba2: return load_mamba2(config, store, backend);
     default: fail("{}: architecture {} is not supported yet", dir, arch_name(config.arch));
   }
 }
