@@ -3,6 +3,7 @@
 
 #include "kllens/error.h"
 #include "kllens/safetensors.h"
+#include "models/hymba.h"
 #include "models/mamba1.h"
 #include "models/mamba2.h"
 
@@ -14,6 +15,7 @@ std::unique_ptr<Model> Model::load(const std::string& dir, Backend& backend) {
   switch (config.arch) {
     case Arch::Mamba1: return load_mamba1(config, store, backend);
     case Arch::Mamba2: return load_mamba2(config, store, backend);
+    case Arch::Hymba: return load_hymba(config, store, backend);
     default: fail("{}: architecture {} is not supported yet", dir, arch_name(config.arch));
   }
 }
