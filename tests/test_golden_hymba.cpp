@@ -11,6 +11,7 @@
 #include "kllens/tokenizer.h"
 #include "kllens/io.h"
 #include "support/compare.h"
+#include "support/kernel_cases.h"
 #include "support/reference.h"
 
 namespace kllens::test {
@@ -221,6 +222,19 @@ TEST(GoldenHymbaPrefix, LinearLayersHaveHfNames) {
   EXPECT_EQ(layers[6].name, "model.layers.0.moe.experts.0.down_proj");
   EXPECT_EQ(layers[7].weight->out_features(), 832);   // layer 1: q | k | v | x | z
   EXPECT_EQ(layers[14].weight->out_features(), 640);  // layer 2 (consumer): q | x | z
+}
+
+
+// The scalar reference tier of every kernel through the whole model (meta tokens, both
+// attention kinds, KV reuse): the same tolerance.
+TEST(GoldenHymbaPrefix, ScalarTierMatchesReference) {
+  Reference ref("tiny-hymba");
+  auto be = make_cpu_backend();
+  auto model = Model::load(ref.model_dir(), *be);
+  ScalarTier scalar;
+  const Shape s = ref.shape("input_ids_long");
+  EXPECT_TRUE(close(ref.f32("logits_long"), compute_logits(*model, ref.i32("input_ids_long"), s[0], s[1]),
+                    ref.shape("logits_long"), kLogitsNmse, kLogitsAbs));
 }
 
 }  // namespace

@@ -4,13 +4,19 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 
 #include "kllens/model.h"
 #include "kllens/perplexity.h"
 #include "kllens/sampling.h"
 #include "kllens/tokenizer.h"
 #include "kllens/io.h"
+#include "core/json.h"
+#include "kllens/error.h"
+#include "kllens/safetensors.h"
 #include "support/compare.h"
+#include "support/kernel_cases.h"
 #include "support/reference.h"
 
 namespace kllens::test {
@@ -179,6 +185,62 @@ TEST(GoldenMamba2Layers, LinearLayersHaveHfNames) {
   EXPECT_EQ(want, sorted);
   EXPECT_EQ(got[0], "backbone.layers.0.mixer.in_proj");
   EXPECT_EQ(layers[0].weight->out_features(), 584);  // 2I + 2GN + nh
+}
+
+
+// The original mamba_ssm spelling (backbone.embedding.weight) with an untied head
+// (tie_word_embeddings false: lm_head.weight is required and used): same logits when the
+// head holds the embedding's values; a missing lm_head.weight is an error.
+TEST(GoldenMamba2Layers, MambaSsmNamesAndUntiedHead) {
+  Reference ref("tiny-mamba2");
+  const std::string dir = ::testing::TempDir() + "kllens_mamba2_untied_" +
+                          std::to_string(::testing::UnitTest::GetInstance()->random_seed());
+  std::filesystem::create_directories(dir);
+  const TensorStore store = TensorStore::open_dir(ref.model_dir());
+  std::vector<TensorSpec> specs;
+  std::vector<const TensorInfo*> src;
+  for (const std::string& name : store.names()) {
+    const TensorInfo& t = store.get(name);
+    specs.push_back({name == "backbone.embeddings.weight" ? "backbone.embedding.weight" : name,
+                     t.dtype, t.shape});
+    src.push_back(&t);
+    if (name == "backbone.embeddings.weight") {
+      specs.push_back({"lm_head.weight", t.dtype, t.shape});
+      src.push_back(&t);
+    }
+  }
+  auto write = [&](size_t n) {
+    write_safetensors(dir + "/model.safetensors", std::vector<TensorSpec>(specs.begin(), specs.begin() + long(n)),
+                      [&](size_t i, void* dst, size_t bytes) { std::memcpy(dst, src[i]->data, bytes); });
+  };
+  nlohmann::json cfg = parse_json_lenient(read_file(ref.model_dir() + "/config.json"), "config.json");
+  cfg["tie_word_embeddings"] = false;
+  cfg["time_step_limit"] = {0.0, {{"__float__", "Infinity"}}};  // json cannot write +inf; v5 spelling
+  write_file_atomic(dir + "/config.json", cfg.dump(2));
+  write(specs.size());
+  auto be = make_cpu_backend();
+  {
+    auto model = Model::load(dir, *be);
+    const Shape s = ref.shape("input_ids");
+    EXPECT_TRUE(close(ref.f32("logits"), compute_logits(*model, ref.i32("input_ids"), s[0], s[1]),
+                      ref.shape("logits"), kLogitsNmse, kLogitsAbs));
+  }
+  std::erase_if(specs, [](const TensorSpec& t) { return t.name == "lm_head.weight"; });
+  src.erase(std::find(src.begin(), src.end(), &store.get("backbone.embeddings.weight")) + 1);
+  write(specs.size());
+  EXPECT_THROW(Model::load(dir, *be), Error);
+  std::filesystem::remove_all(dir);
+}
+
+// The scalar reference tier of every kernel through the whole model: the same tolerance.
+TEST(GoldenMamba2Layers, ScalarTierMatchesReference) {
+  Reference ref("tiny-mamba2");
+  auto be = make_cpu_backend();
+  auto model = Model::load(ref.model_dir(), *be);
+  ScalarTier scalar;
+  const Shape s = ref.shape("input_ids");
+  EXPECT_TRUE(close(ref.f32("logits"), compute_logits(*model, ref.i32("input_ids"), s[0], s[1]),
+                    ref.shape("logits"), kLogitsNmse, kLogitsAbs));
 }
 
 }  // namespace
