@@ -72,12 +72,17 @@ set(KLLENS_SHADER_VARIANTS
   "add|add.comp|"
   "copy|copy.comp|"
   "fill|fill.comp|"
+  "rms_norm_gated|rms_norm_gated.comp|"
+  "rope|rope.comp|"
+  "silu_mul|silu_mul.comp|"
+  "kl_reduce|kl_reduce.comp|"
+  "argmax|argmax.comp|"
 )
 
 set(KLLENS_SHADER_DIR ${CMAKE_SOURCE_DIR}/shaders)
 set(KLLENS_SPV_DIR ${CMAKE_BINARY_DIR}/shaders)
 file(MAKE_DIRECTORY ${KLLENS_SPV_DIR})
-file(GLOB KLLENS_SHADER_HEADERS CONFIGURE_DEPENDS ${KLLENS_SHADER_DIR}/*.h)
+file(GLOB KLLENS_SHADER_HEADERS CONFIGURE_DEPENDS ${KLLENS_SHADER_DIR}/*.h ${KLLENS_SHADER_DIR}/*.glsl)
 
 set(KLLENS_SPV_FILES "")
 set(KLLENS_SPV_NAMES "")

@@ -135,6 +135,22 @@ void VulkanBackend::conv1d_causal(const Conv1dArgs& a) { vk::conv1d_causal(*this
 void VulkanBackend::ssm_scan(const SsmScanArgs& a) { vk::ssm_scan(*this, a); }
 void VulkanBackend::add(const Tensor& a, const Tensor& b, const Tensor& out) { vk::add(*this, a, b, out); }
 void VulkanBackend::copy(const Tensor& src, const Tensor& dst) { vk::copy(*this, src, dst); }
+void VulkanBackend::rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w,
+                                   int64_t group_size, float eps, const Tensor& out) {
+  vk::rms_norm_gated(*this, y, z, w, group_size, eps, out);
+}
+void VulkanBackend::rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
+                         int64_t past, int64_t heads, int64_t head_dim) {
+  vk::rope(*this, x, inv_freq, batch, seqlen, past, heads, head_dim);
+}
+void VulkanBackend::silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) {
+  vk::silu_mul(*this, gate, up, out);
+}
+void VulkanBackend::kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
+                              const Tensor& out) {
+  vk::kl_reduce(*this, teacher, student, targets, out);
+}
+void VulkanBackend::argmax(const Tensor& logits, const Tensor& out) { vk::argmax(*this, logits, out); }
 
 // ---- launcher helpers ------------------------------------------------------------------------
 

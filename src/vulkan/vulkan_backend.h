@@ -41,6 +41,15 @@ class VulkanBackend final : public Backend {
   void ssm_scan(const SsmScanArgs& a) override;
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void copy(const Tensor& src, const Tensor& dst) override;
+  // Mamba-2, Hymba and the lens
+  void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
+                      float eps, const Tensor& out) override;
+  void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
+            int64_t heads, int64_t head_dim) override;
+  void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
+  void kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
+                 const Tensor& out) override;
+  void argmax(const Tensor& logits, const Tensor& out) override;
 
   // For the op launchers.
   const DeviceInfo& info() const { return ctx_->info(); }
@@ -71,6 +80,14 @@ void ssm_scan(VulkanBackend& vb, const SsmScanArgs& a);
 void add(VulkanBackend& vb, const Tensor& a, const Tensor& b, const Tensor& out);
 void copy(VulkanBackend& vb, const Tensor& src, const Tensor& dst);
 void fill(VulkanBackend& vb, const Tensor& t, uint32_t value);
+void rms_norm_gated(VulkanBackend& vb, const Tensor& y, const Tensor& z, const Tensor& w,
+                    int64_t group_size, float eps, const Tensor& out);
+void rope(VulkanBackend& vb, const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
+          int64_t past, int64_t heads, int64_t head_dim);
+void silu_mul(VulkanBackend& vb, const Tensor& gate, const Tensor& up, const Tensor& out);
+void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, const Tensor& targets,
+               const Tensor& out);
+void argmax(VulkanBackend& vb, const Tensor& logits, const Tensor& out);
 
 // Shared launcher checks: a plain-typed 2-D view with these rows and columns.
 void check_view(const Tensor& t, const char* what, DType dtype, int64_t rows, int64_t cols);

@@ -1,0 +1,14 @@
+// kl_reduce push constants (shaders/kl_reduce.comp, src/vulkan/kl_reduce.cpp).
+#ifndef KLLENS_SHADERS_KL_REDUCE_H
+#define KLLENS_SHADERS_KL_REDUCE_H
+#include "common.h"
+KL_BEGIN_PUSH
+struct KlReducePush {
+  uint V;                    // vocabulary (columns)
+  uint t_off, t_stride;      // teacher logits [n, V], binding 0
+  uint s_off, s_stride;      // student logits [n, V], binding 1
+  uint y_off;                // targets I32 [n], binding 2
+  uint out_off, out_stride;  // out F32 [n, 8], binding 3
+};
+KL_END_PUSH(KlReducePush, 8)
+#endif

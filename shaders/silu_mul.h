@@ -1,0 +1,13 @@
+// silu_mul push constants (shaders/silu_mul.comp, src/vulkan/silu_mul.cpp).
+#ifndef KLLENS_SHADERS_SILU_MUL_H
+#define KLLENS_SHADERS_SILU_MUL_H
+#include "common.h"
+KL_BEGIN_PUSH
+struct SiluMulPush {
+  uint rows, cols;
+  uint g_off, g_stride;      // gate [rows, cols], binding 0
+  uint u_off, u_stride;      // up [rows, cols], binding 1
+  uint out_off, out_stride;  // out [rows, cols], binding 2
+};
+KL_END_PUSH(SiluMulPush, 8)
+#endif

@@ -1,0 +1,36 @@
+// argmax: out[r] = first index of the maximum of logits[r, :]; logits F32 [n, V] (strided
+// rows), out I32 [n]. One workgroup per row (shaders/argmax.comp); rows beyond
+// maxComputeWorkGroupCount[0] run in several dispatches.
+#include "shaders/argmax.h"
+#include "vulkan/vulkan_backend.h"
+
+namespace kllens::vk {
+
+using shader::ArgmaxPush;
+
+void argmax(VulkanBackend& vb, const Tensor& logits, const Tensor& out) {
+  const int64_t n = logits.rows(), V = logits.cols();
+  check_view(logits, "argmax: logits", DType::F32, n, V);
+  KL_CHECK(!out.empty() && out.dtype == DType::I32 && out.numel() == n && out.contiguous(),
+           "argmax: out must be a contiguous I32 [{}] tensor", n);
+  KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "argmax: {} columns", V);
+  if (n == 0) return;
+  const uint32_t wg = vb.reduction_wg();
+  const Kernel& k = vb.pipelines().get("argmax", 2, sizeof(ArgmaxPush), {wg});
+  const int64_t max_rows = vb.info().max_group_count[0];
+  const Tensor flat = out.reshape({n});
+  for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
+    const int64_t nr = std::min(max_rows, n - r0);
+    Tensor o = flat;
+    o.offset += size_t(r0) * 4;
+    o.shape = {nr};
+    o.row_stride = nr;
+    const BoundTensor bx = vb.stream().bind(logits.slice_rows(r0, nr), 4, false),
+                      bo = vb.stream().bind(o, 4, true);
+    const ArgmaxPush p{u32(V, "V"), bx.elem, u32(logits.row_stride, "logits stride"), bo.elem};
+    const Binding bind[] = {bx.binding, bo.binding};
+    vb.stream().dispatch(k, bind, &p, uint32_t(nr), 1, 1, "argmax");
+  }
+}
+
+}  // namespace kllens::vk

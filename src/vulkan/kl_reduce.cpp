@@ -1,0 +1,44 @@
+// kl_reduce: the fused per-token comparison of teacher and student logits (kKlStats in
+// backend.h; precision notes in shaders/kl_reduce.comp). teacher, student F32 [n, V]
+// (strided rows), targets I32 [n], out F32 [n, 8] (strided rows). One workgroup per
+// token; rows beyond maxComputeWorkGroupCount[0] run in several dispatches.
+#include "shaders/kl_reduce.h"
+#include "vulkan/vulkan_backend.h"
+
+namespace kllens::vk {
+
+using shader::KlReducePush;
+
+void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, const Tensor& targets,
+               const Tensor& out) {
+  const int64_t n = teacher.rows(), V = teacher.cols();
+  check_view(teacher, "kl_reduce: teacher", DType::F32, n, V);
+  check_view(student, "kl_reduce: student", DType::F32, n, V);
+  check_view(out, "kl_reduce: out", DType::F32, n, kKlStats);
+  KL_CHECK(!targets.empty() && targets.dtype == DType::I32 && targets.numel() == n && targets.contiguous(),
+           "kl_reduce: targets must be a contiguous I32 [{}] tensor", n);
+  KL_CHECK(V >= 1, "kl_reduce: empty vocabulary");
+  if (n == 0) return;
+  const uint32_t wg = vb.reduction_wg();
+  const Kernel& k = vb.pipelines().get("kl_reduce", 4, sizeof(KlReducePush), {wg});
+  const int64_t max_rows = vb.info().max_group_count[0];
+  const Tensor flat = targets.reshape({n});
+  for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
+    const int64_t nr = std::min(max_rows, n - r0);
+    Tensor y = flat;
+    y.offset += size_t(r0) * 4;
+    y.shape = {nr};
+    y.row_stride = nr;
+    const BoundTensor bt = vb.stream().bind(teacher.slice_rows(r0, nr), 4, false),
+                      bs = vb.stream().bind(student.slice_rows(r0, nr), 4, false),
+                      by = vb.stream().bind(y, 4, false),
+                      bo = vb.stream().bind(out.slice_rows(r0, nr), 4, true);
+    const KlReducePush p{u32(V, "V"), bt.elem, u32(teacher.row_stride, "teacher stride"), bs.elem,
+                         u32(student.row_stride, "student stride"), by.elem, bo.elem,
+                         u32(out.row_stride, "out stride")};
+    const Binding bind[] = {bt.binding, bs.binding, by.binding, bo.binding};
+    vb.stream().dispatch(k, bind, &p, uint32_t(nr), 1, 1, "kl_reduce");
+  }
+}
+
+}  // namespace kllens::vk

@@ -1,0 +1,42 @@
+// rms_norm_gated: Mamba-2's gated RMSNorm per group of `group_size` columns (see
+// Backend::rms_norm_gated and shaders/rms_norm_gated.comp).
+// y, z, out F32 [n, I] (strided rows), w F32 [I]; I a multiple of group_size.
+// One workgroup per (group, row); rows beyond maxComputeWorkGroupCount[1] run in several
+// dispatches.
+#include "shaders/rms_norm_gated.h"
+#include "vulkan/vulkan_backend.h"
+
+namespace kllens::vk {
+
+using shader::RmsNormGatedPush;
+
+void rms_norm_gated(VulkanBackend& vb, const Tensor& y, const Tensor& z, const Tensor& w,
+                    int64_t group_size, float eps, const Tensor& out) {
+  const int64_t n = y.rows(), I = y.cols();
+  check_view(y, "rms_norm_gated: y", DType::F32, n, I);
+  check_view(z, "rms_norm_gated: z", DType::F32, n, I);
+  check_view(w, "rms_norm_gated: weight", DType::F32, 1, I);
+  check_view(out, "rms_norm_gated: out", DType::F32, n, I);
+  KL_CHECK(group_size >= 1 && I % group_size == 0, "rms_norm_gated: group size {} does not divide {}",
+           group_size, I);
+  if (n == 0 || I == 0) return;
+  const int64_t ngroups = I / group_size;
+  KL_CHECK(ngroups <= int64_t(vb.info().max_group_count[0]), "rms_norm_gated: {} groups", ngroups);
+  const uint32_t wg = vb.reduction_wg();
+  const Kernel& k = vb.pipelines().get("rms_norm_gated", 4, sizeof(RmsNormGatedPush), {wg});
+  const int64_t max_rows = vb.info().max_group_count[1];
+  for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
+    const int64_t nr = std::min(max_rows, n - r0);
+    const BoundTensor by = vb.stream().bind(y.slice_rows(r0, nr), 4, false),
+                      bz = vb.stream().bind(z.slice_rows(r0, nr), 4, false),
+                      bw = vb.stream().bind(w, 4, false),
+                      bo = vb.stream().bind(out.slice_rows(r0, nr), 4, true);
+    const RmsNormGatedPush p{u32(group_size, "group size"), eps, by.elem, u32(y.row_stride, "y stride"),
+                             bz.elem, u32(z.row_stride, "z stride"), bw.elem, bo.elem,
+                             u32(out.row_stride, "out stride")};
+    const Binding bind[] = {by.binding, bz.binding, bw.binding, bo.binding};
+    vb.stream().dispatch(k, bind, &p, uint32_t(ngroups), uint32_t(nr), 1, "rms_norm_gated");
+  }
+}
+
+}  // namespace kllens::vk

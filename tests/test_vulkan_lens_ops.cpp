@@ -1,0 +1,224 @@
+// Vulkan kernels of the KL lens (kl_reduce, argmax, quantize_weight) against the CPU
+// reference backend, with the Khronos validation layer on: any validation message fails.
+//
+// kl_reduce: the CPU twin sums in fp64; the GPU kernel in fp32 with a cancellation-free
+// form of the KL (shaders/kl_reduce.comp). The output NMSE over [n, 8] is dominated by the
+// Σzt² column, so each column is also checked on its own: KL columns to 1e-4 relative
+// (+1e-9 absolute) — the fixtures ask 1e-3 for probe metrics — CE to 1e-6 relative, the
+// sums to 1e-5 relative (fp32 tree sums of 5e4 squares), top-1 exactly.
+// argmax and quantize_weight must match exactly (I32 ids, identical quantised bytes).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kllens/backend.h"
+#include "kllens/error.h"
+#include "kllens/vulkan.h"
+#include "support/compare.h"
+
+namespace kllens {
+namespace {
+
+constexpr double kNmse = 1e-7;
+
+// ---- backends ------------------------------------------------------------------------------
+
+// One validated Vulkan backend for the whole suite (instance creation with validation is slow).
+Backend* vulkan() {
+  static std::unique_ptr<Backend> vk = [] {
+    std::unique_ptr<Backend> b;
+    try {
+      VulkanOptions o;
+      o.validation = true;
+      b = make_vulkan_backend(o);
+      std::printf("vulkan device: %s\n", vulkan_device_summary(*b).c_str());
+    } catch (const Error& e) {
+      if (std::string(e.what()).find("no Vulkan driver") == std::string::npos) throw;
+      std::printf("no Vulkan driver: %s\n", e.what());
+    }
+    return b;
+  }();
+  return vk.get();
+}
+
+Backend& cpu() {
+  static std::unique_ptr<Backend> b = make_cpu_backend();
+  return *b;
+}
+
+#define REQUIRE_VULKAN()                                                   \
+  do {                                                                     \
+    if (!vulkan()) GTEST_SKIP() << "no Vulkan driver installed at all";    \
+  } while (0)
+
+// ---- tensors on both backends -------------------------------------------------------------
+
+std::vector<float> randu(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+// The same [rows, cols] view on the CPU (c) and Vulkan (v) backends: with pad > 0 a column
+// slice at column `lead` of a [rows, cols + pad] parent whose other columns are random
+// guards. F32 or I32 (values converted).
+struct Pair {
+  Tensor c, v;    // the views
+  Tensor cp, vp;  // their parents
+  Shape parent_shape;
+};
+
+Pair make_pair(DType t, const Shape& shape, const std::vector<float>& values, int64_t pad = 0,
+               int64_t lead = 0) {
+  Pair p;
+  Shape ps = shape;
+  ps.back() += pad;
+  p.parent_shape = ps;
+  std::vector<float> full = pad ? randu(size_t(shape_numel(ps)), 777u + uint32_t(shape_numel(ps))) : values;
+  if (pad) {
+    const int64_t cols = shape.back(), rows = shape_numel(shape) / std::max<int64_t>(cols, 1);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < cols; ++k) full[size_t(r * (cols + pad) + lead + k)] = values[size_t(r * cols + k)];
+  }
+  std::vector<uint8_t> bytes(full.size() * 4);
+  for (size_t i = 0; i < full.size(); ++i) {
+    if (t == DType::I32) {
+      const int32_t x = int32_t(full[i]);
+      std::memcpy(&bytes[i * 4], &x, 4);
+    } else {
+      std::memcpy(&bytes[i * 4], &full[i], 4);
+    }
+  }
+  p.cp = cpu().alloc(t, ps);
+  p.vp = vulkan()->alloc(t, ps);
+  cpu().upload(p.cp, bytes.data());
+  vulkan()->upload(p.vp, bytes.data());
+  p.c = pad ? p.cp.slice_cols(lead, shape.back()) : p.cp;
+  p.v = pad ? p.vp.slice_cols(lead, shape.back()) : p.vp;
+  if (!pad) p.c.shape = p.v.shape = shape;
+  return p;
+}
+
+Pair random_pair(const Shape& shape, uint32_t seed, int64_t pad = 0, int64_t lead = 0, float lo = -1.f,
+                 float hi = 1.f) {
+  return make_pair(DType::F32, shape, randu(size_t(shape_numel(shape)), seed, lo, hi), pad, lead);
+}
+
+std::vector<float> fetch(Backend& b, const Tensor& t) {
+  std::vector<float> v(size_t(t.numel()));
+  b.download(t, v.data());
+  return v;
+}
+
+// Compares the whole parents (views and guards) of an F32 output; returns the NMSE too.
+::testing::AssertionResult same(const Pair& p, double nmse = kNmse, double* got_nmse = nullptr) {
+  vulkan()->sync();  // throws on any validation message
+  const std::vector<float> ref = fetch(cpu(), p.cp), got = fetch(*vulkan(), p.vp);
+  const test::Comparison c = test::compare(ref.data(), got.data(), p.parent_shape);
+  std::printf("    %-18s nmse %.2e  max_abs %.2e\n", shape_str(p.parent_shape).c_str(), c.nmse, c.max_abs);
+  if (got_nmse) *got_nmse = c.nmse;
+  return test::close(ref, got, p.parent_shape, nmse);
+}
+
+std::vector<int32_t> fetch_ids(Backend& b, const Tensor& t) {
+  std::vector<int32_t> v(size_t(t.numel()));
+  b.download(t, v.data());
+  return v;
+}
+
+// Teacher logits ~ N(0, sd) with a few peaked rows; student = teacher + shift + noise·N(0,1).
+struct Logits { std::vector<float> t, s; };
+Logits make_logits(int64_t n, int64_t V, float noise, float shift, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.f, 1.f);
+  Logits l;
+  l.t.resize(size_t(n * V));
+  l.s.resize(size_t(n * V));
+  for (int64_t r = 0; r < n; ++r) {
+    const float sd = r % 3 == 0 ? 6.f : 2.5f;
+    for (int64_t v = 0; v < V; ++v) {
+      const size_t i = size_t(r * V + v);
+      l.t[i] = sd * nd(rng);
+      l.s[i] = l.t[i] + shift + noise * nd(rng);
+    }
+    if (r % 4 == 1) l.s[size_t(r * V + (r * 7919) % V)] = l.t[size_t(r * V + (r * 7919) % V)] + 40.f;  // top-1 flips
+  }
+  return l;
+}
+
+// ---- kl_reduce ----------------------------------------------------------------------------
+
+void check_kl(int64_t n, int64_t V, float noise, float shift, int64_t pad, uint32_t seed) {
+  const Logits l = make_logits(n, V, noise, shift, seed);
+  const Pair t = make_pair(DType::F32, {n, V}, l.t, pad, pad / 2);
+  const Pair s = make_pair(DType::F32, {n, V}, l.s, pad, 0);
+  std::vector<float> ids(static_cast<size_t>(n));
+  for (int64_t r = 0; r < n; ++r) ids[size_t(r)] = r % 5 == 2 ? -1.f : float((r * 104729) % V);
+  const Pair y = make_pair(DType::I32, {n}, ids);
+  Pair out = random_pair({n, kKlStats}, seed + 9, pad ? 3 : 0, pad ? 1 : 0);
+  cpu().kl_reduce(t.c, s.c, y.c, out.c);
+  vulkan()->kl_reduce(t.v, s.v, y.v, out.v);
+  EXPECT_TRUE(same(out)) << "n=" << n << " V=" << V << " noise=" << noise;
+  const std::vector<float> ref = fetch(cpu(), out.c), got = fetch(*vulkan(), out.v);
+  double worst[kKlStats] = {};
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t c = 0; c < kKlStats; ++c) {
+      const double a = ref[size_t(r * kKlStats + c)], b = got[size_t(r * kKlStats + c)];
+      const double rel = std::abs(a - b) / (std::abs(a) + 1e-30);
+      worst[c] = std::max(worst[c], rel);
+      const double tol = c < 2 ? 1e-4 * std::abs(a) + 1e-9
+                       : c < 4 ? 1e-6 * std::abs(a) + 1e-6
+                       : c < 6 ? 1e-5 * std::abs(a)
+                               : 0.0;
+      EXPECT_LE(std::abs(a - b), tol) << "row " << r << " column " << c << " ref " << a << " got " << b
+                                      << " (V=" << V << " noise=" << noise << ")";
+    }
+  std::printf("    V=%-6lld noise %.0e: worst rel KLpq %.1e KLqp %.1e CEt %.1e CEs %.1e sq %.1e tt %.1e\n",
+              static_cast<long long>(V), double(noise), worst[0], worst[1], worst[2], worst[3], worst[4],
+              worst[5]);
+}
+
+TEST(VulkanLensOps, KlReduce) {
+  REQUIRE_VULKAN();
+  check_kl(1, 1, 0.1f, 0.f, 0, 1);            // one-word vocabulary: KL 0
+  check_kl(3, 37, 0.1f, 0.5f, 2, 2);          // odd, strided
+  check_kl(6, 1000, 1e-3f, 0.f, 0, 3);        // 8-bit-probe-like noise
+  check_kl(5, 50280, 1e-3f, 2.f, 0, 4);       // mamba vocabulary, shifted student
+  check_kl(4, 50280, 1e-2f, 0.f, 5, 5);
+  check_kl(4, 32001, 0.3f, -1.f, 0, 6);       // Hymba vocabulary, 4-bit-like noise
+  check_kl(2, 32001, 3.f, 0.f, 0, 7);         // very different distributions
+}
+
+// ---- argmax -------------------------------------------------------------------------------
+
+TEST(VulkanLensOps, Argmax) {
+  REQUIRE_VULKAN();
+  struct S { int64_t n, V, pad; };
+  for (S s : {S{1, 50280, 0}, S{7, 32001, 3}, S{3, 1, 0}, S{65, 129, 0}, S{2, 5, 1}}) {
+    std::vector<float> x = randu(size_t(s.n * s.V), uint32_t(s.n * 31 + s.V), -10.f, 10.f);
+    // Ties: the first index of the maximum must win.
+    for (int64_t r = 0; r < s.n; ++r)
+      if (s.V > 3 && r % 2 == 0) {
+        x[size_t(r * s.V + s.V - 1)] = 11.f;
+        x[size_t(r * s.V + s.V / 3)] = 11.f;
+        x[size_t(r * s.V + s.V / 2)] = 11.f;
+      }
+    const Pair l = make_pair(DType::F32, {s.n, s.V}, x, s.pad, s.pad / 2);
+    const Pair o = make_pair(DType::I32, {s.n}, std::vector<float>(size_t(s.n), -7.f));
+    cpu().argmax(l.c, o.c);
+    vulkan()->argmax(l.v, o.v);
+    vulkan()->sync();
+    EXPECT_EQ(fetch_ids(cpu(), o.c), fetch_ids(*vulkan(), o.v)) << "n=" << s.n << " V=" << s.V;
+  }
+}
+
+}  // namespace
+}  // namespace kllens
