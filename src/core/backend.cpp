@@ -2,6 +2,7 @@
 #include "kllens/backend.h"
 
 #include "kllens/error.h"
+#include "kllens/quant.h"
 
 namespace kllens {
 
@@ -29,8 +30,13 @@ void Backend::kl_reduce(const Tensor&, const Tensor&, const Tensor&, const Tenso
   KLLENS_UNSUPPORTED("kl_reduce");
 }
 void Backend::argmax(const Tensor&, const Tensor&) { KLLENS_UNSUPPORTED("argmax"); }
-Weight Backend::quantize_weight(const Weight&, DType) { KLLENS_UNSUPPORTED("quantize_weight"); }
 
 #undef KLLENS_UNSUPPORTED
+
+// Download, quantise on the host (src/quant), upload: correct on every backend; a backend
+// may override it to quantise on the device.
+Weight Backend::quantize_weight(const Weight& src, DType type) {
+  return quantize_weight_host(*this, src, QuantSpec::from_dtype(type));
+}
 
 }  // namespace kllens

@@ -4,15 +4,18 @@
 // Buffers are 64-byte-aligned host allocations; import_host borrows the caller's bytes
 // (a file mapping, say) without copying. Ops run when called, so sync() has nothing to
 // wait for.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 
 #include "cpu/add.h"
+#include "cpu/argmax.h"
 #include "cpu/attention.h"
 #include "cpu/conv1d_causal.h"
 #include "cpu/copy.h"
 #include "cpu/embed.h"
+#include "cpu/kl_reduce.h"
 #include "cpu/matmul.h"
 #include "cpu/rms_norm.h"
 #include "cpu/rms_norm_gated.h"
@@ -22,6 +25,7 @@
 #include "cpu/ssm_scan.h"
 #include "kllens/backend.h"
 #include "kllens/error.h"
+#include "kllens/quant.h"
 
 namespace kllens {
 
@@ -231,6 +235,54 @@ class CpuBackend final : public Backend {
     KL_CHECK(src.rows() == dst.rows() && src.cols() == dst.cols(), "copy: shape {} to {}",
              shape_str(src.shape), shape_str(dst.shape));
     cpu::copy(src, dst);
+  }
+
+  // ---- the lens (cpu/kl_reduce.h, cpu/argmax.h, src/quant) ------------------------------
+  void kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
+                 const Tensor& out) override {
+    const int64_t n = teacher.rows(), V = teacher.cols();
+    KL_CHECK(V >= 1, "kl_reduce: empty vocabulary");
+    check_f32("kl_reduce", "teacher", teacher, n, V);
+    check_f32("kl_reduce", "student", student, n, V);
+    KL_CHECK(host_ok(targets) && targets.dtype == DType::I32 && targets.contiguous() &&
+                 targets.numel() == n,
+             "kl_reduce: targets must be a contiguous I32 [{}]", n);
+    for (int64_t r = 0; r < n; ++r)
+      KL_CHECK(targets.data<int32_t>()[r] < V, "kl_reduce: target {} outside [0, {})",
+               targets.data<int32_t>()[r], V);
+    check_f32("kl_reduce", "out", out, n, kKlStats);
+    cpu::kl_reduce(teacher, student, targets, out);
+  }
+
+  void argmax(const Tensor& logits, const Tensor& out) override {
+    check_f32("argmax", "logits", logits, logits.rows(), logits.cols());
+    KL_CHECK(logits.cols() >= 1, "argmax: empty rows");
+    KL_CHECK(host_ok(out) && out.dtype == DType::I32 && out.contiguous() &&
+                 out.numel() == logits.rows(),
+             "argmax: out must be a contiguous I32 [{}]", logits.rows());
+    cpu::argmax(logits, out);
+  }
+
+  // Quantises straight from host memory, rows split across threads; F16/BF16 sources take
+  // the default (convert on the host) path.
+  Weight quantize_weight(const Weight& src, DType type) override {
+    const QuantSpec spec = QuantSpec::from_dtype(type);
+    const Tensor& W = src.w;
+    KL_CHECK(host_ok(W) && W.shape.size() == 2, "quantize_weight: weight must be a [N, K] tensor");
+    if (W.dtype != DType::F32 || !W.contiguous()) return Backend::quantize_weight(src, type);
+    const int64_t N = W.shape[0], K = W.shape[1];
+    Weight out;
+    out.w = alloc(type, {N, K});
+    if (spec.group == 0) out.scale = alloc(DType::F32, {N});
+    float* scale = spec.group == 0 ? out.scale.data<float>() : nullptr;
+    const float* w = W.data<float>();
+    uint8_t* dst = out.w.data<uint8_t>();
+    const int64_t chunk = 16;
+#pragma omp parallel for schedule(static) if (N * K > (1 << 16))
+    for (int64_t r0 = 0; r0 < N; r0 += chunk)
+      quantize_rows(w, K, K, r0, std::min(N, r0 + chunk), spec, dst, scale);
+    out.bias = src.bias;
+    return out;
   }
 
   // ---- Mamba-2 and Hymba (cpu/ssd_scan.h, rms_norm_gated.h, rope.h, attention.h, silu_mul.h)

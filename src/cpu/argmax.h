@@ -1,0 +1,14 @@
+// argmax: out[r] = the first index of the maximum of logits[r, :] (greedy decoding, the
+// lens's top-1 agreement). NaN entries are never chosen; a row with nothing above −∞ gives 0.
+// logits F32 [n, V] (strided rows), out I32 [n].
+#pragma once
+
+#include "kllens/tensor.h"
+
+namespace kllens::cpu {
+
+void argmax_ref(const Tensor& logits, const Tensor& out);
+void argmax_avx2(const Tensor& logits, const Tensor& out);
+void argmax(const Tensor& logits, const Tensor& out);
+
+}  // namespace kllens::cpu
