@@ -74,6 +74,7 @@ set(KLLENS_SHADER_VARIANTS
   "fill|fill.comp|"
   "rms_norm_gated|rms_norm_gated.comp|"
   "rope|rope.comp|"
+  "attention|attention.comp|"
   "silu_mul|silu_mul.comp|"
   "kl_reduce|kl_reduce.comp|"
   "argmax|argmax.comp|"

@@ -192,5 +192,65 @@ TEST(VulkanHybridOps, Rope) {
   }
 }
 
+// ---- attention ----------------------------------------------------------------------------
+
+struct AttnCase {
+  int64_t B, T, past, nh, nkv, hd, vhd, window, meta, cap;
+  int64_t pad = 0;  // q and out as strided column slices
+  int reuse = 1;    // calls on the same cache with different q (a KV consumer layer)
+};
+
+void check_attention(const AttnCase& c) {
+  const uint32_t seed = uint32_t(c.T * 7919 + c.past * 31 + c.nh * 7 + c.hd + c.window);
+  const Pair kc = random_pair({c.B, c.cap, c.nkv * c.hd}, seed, 0, 0, -1.5f, 1.5f);
+  const Pair vc = random_pair({c.B, c.cap, c.nkv * c.vhd}, seed + 1);
+  for (int call = 0; call < c.reuse; ++call) {
+    const Pair q = random_pair({c.B * c.T, c.nh * c.hd}, seed + 2 + uint32_t(call), c.pad, c.pad / 2,
+                               -1.5f, 1.5f);
+    Pair out = random_pair({c.B * c.T, c.nh * c.vhd}, seed + 5 + uint32_t(call), c.pad, c.pad ? 1 : 0);
+    AttentionArgs a;
+    a.batch = c.B;
+    a.seqlen = c.T;
+    a.past = c.past;
+    a.heads = c.nh;
+    a.kv_heads = c.nkv;
+    a.head_dim = c.hd;
+    a.v_head_dim = c.vhd;
+    a.window = c.window;
+    a.meta = c.meta;
+    a.scale = float(1.0 / std::sqrt(double(c.hd)));
+    AttentionArgs ac = a, av = a;
+    ac.q = q.c, ac.k_cache = kc.c, ac.v_cache = vc.c, ac.out = out.c;
+    av.q = q.v, av.k_cache = kc.v, av.v_cache = vc.v, av.out = out.v;
+    cpu().attention(ac);
+    vulkan()->attention(av);
+    EXPECT_TRUE(same(out)) << "B=" << c.B << " T=" << c.T << " past=" << c.past << " nh=" << c.nh
+                           << " window=" << c.window << " meta=" << c.meta << " cap=" << c.cap
+                           << " call " << call;
+  }
+}
+
+TEST(VulkanHybridOps, AttentionSmall) {
+  REQUIRE_VULKAN();
+  check_attention({1, 5, 0, 4, 2, 8, 12, 0, 0, 5});                // tiny, causal, GQA, vhd ≠ hd
+  check_attention({2, 37, 0, 6, 3, 16, 24, 10, 3, 37, 3});         // window + meta, strided, batch 2
+  check_attention({1, 1, 0, 3, 1, 4, 4, 0, 0, 1});                 // a single key
+  check_attention({1, 70, 0, 2, 2, 32, 32, 0, 0, 70});             // MHA, several key tiles
+  check_attention({1, 3, 40, 4, 1, 16, 8, 0, 0, 43});              // multi-token call after a prefix
+  check_attention({1, 1, 100, 4, 2, 16, 32, 16, 4, 21});           // decode on a ring cache
+  check_attention({2, 5, 50, 4, 2, 16, 32, 16, 4, 25, 2});         // 5 tokens on a ring, batch 2
+  check_attention({1, 9, 0, 5, 1, 8, 16, 2, 0, 9, 0, 2});          // tiny window, KV reuse
+}
+
+TEST(VulkanHybridOps, AttentionHymba) {
+  REQUIRE_VULKAN();
+  // Hymba-1.5B: 25 q heads, 5 kv heads, q/k head 64, v head 128, window 1024, 128 meta.
+  // SWA prefill longer than window + meta; then two layers' decode (KV reuse) over a ring
+  // of meta + window + 1 slots far past it; a global layer's decode.
+  check_attention({1, 1300, 0, 25, 5, 64, 128, 1024, 128, 1300});
+  check_attention({1, 1, 3000, 25, 5, 64, 128, 1024, 128, 128 + 1024 + 1, 0, 2});
+  check_attention({1, 1, 2047, 25, 5, 64, 128, 0, 0, 2048});
+}
+
 }  // namespace
 }  // namespace kllens

@@ -143,6 +143,7 @@ void VulkanBackend::rope(const Tensor& x, const Tensor& inv_freq, int64_t batch,
                          int64_t past, int64_t heads, int64_t head_dim) {
   vk::rope(*this, x, inv_freq, batch, seqlen, past, heads, head_dim);
 }
+void VulkanBackend::attention(const AttentionArgs& a) { vk::attention(*this, a); }
 void VulkanBackend::silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) {
   vk::silu_mul(*this, gate, up, out);
 }

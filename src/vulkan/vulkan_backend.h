@@ -46,6 +46,7 @@ class VulkanBackend final : public Backend {
                       float eps, const Tensor& out) override;
   void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
             int64_t heads, int64_t head_dim) override;
+  void attention(const AttentionArgs& a) override;
   void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) override;
   void kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
                  const Tensor& out) override;
@@ -84,6 +85,7 @@ void rms_norm_gated(VulkanBackend& vb, const Tensor& y, const Tensor& z, const T
                     int64_t group_size, float eps, const Tensor& out);
 void rope(VulkanBackend& vb, const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
           int64_t past, int64_t heads, int64_t head_dim);
+void attention(VulkanBackend& vb, const AttentionArgs& a);
 void silu_mul(VulkanBackend& vb, const Tensor& gate, const Tensor& up, const Tensor& out);
 void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, const Tensor& targets,
                const Tensor& out);
