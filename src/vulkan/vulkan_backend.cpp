@@ -135,6 +135,7 @@ void VulkanBackend::conv1d_causal(const Conv1dArgs& a) { vk::conv1d_causal(*this
 void VulkanBackend::ssm_scan(const SsmScanArgs& a) { vk::ssm_scan(*this, a); }
 void VulkanBackend::add(const Tensor& a, const Tensor& b, const Tensor& out) { vk::add(*this, a, b, out); }
 void VulkanBackend::copy(const Tensor& src, const Tensor& dst) { vk::copy(*this, src, dst); }
+void VulkanBackend::ssd_scan(const SsdScanArgs& a) { vk::ssd_scan(*this, a); }
 void VulkanBackend::rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w,
                                    int64_t group_size, float eps, const Tensor& out) {
   vk::rms_norm_gated(*this, y, z, w, group_size, eps, out);

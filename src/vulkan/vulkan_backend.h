@@ -42,6 +42,7 @@ class VulkanBackend final : public Backend {
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   // Mamba-2, Hymba and the lens
+  void ssd_scan(const SsdScanArgs& a) override;
   void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
                       float eps, const Tensor& out) override;
   void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
@@ -81,6 +82,7 @@ void ssm_scan(VulkanBackend& vb, const SsmScanArgs& a);
 void add(VulkanBackend& vb, const Tensor& a, const Tensor& b, const Tensor& out);
 void copy(VulkanBackend& vb, const Tensor& src, const Tensor& dst);
 void fill(VulkanBackend& vb, const Tensor& t, uint32_t value);
+void ssd_scan(VulkanBackend& vb, const SsdScanArgs& a);
 void rms_norm_gated(VulkanBackend& vb, const Tensor& y, const Tensor& z, const Tensor& w,
                     int64_t group_size, float eps, const Tensor& out);
 void rope(VulkanBackend& vb, const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
