@@ -220,5 +220,74 @@ TEST(VulkanLensOps, Argmax) {
   }
 }
 
+// ---- quantize_weight ----------------------------------------------------------------------
+
+std::vector<uint8_t> raw_bytes(Backend& b, const Tensor& t) {
+  std::vector<uint8_t> v(t.span_bytes());
+  b.download(t, v.data());
+  return v;
+}
+
+// Random weights with near-ties: every 7th value is (i + ½)·amax/qmax, which rounds to a
+// half-integer or next to one after the fp32 division, and a few exact zeros and signs.
+std::vector<float> tie_weights(int64_t N, int64_t K, uint32_t seed) {
+  std::vector<float> w = randu(size_t(N * K), seed, -0.2f, 0.2f);
+  std::mt19937 rng(seed + 1);
+  for (int64_t r = 0; r < N; ++r) {
+    float* row = &w[size_t(r * K)];
+    row[(r * 13) % K] = r % 2 ? 0.25f : -0.25f;  // the row's abs-max (also for its first group)
+    for (int64_t k = 0; k < K; k += 7)
+      if (k != (r * 13) % K) row[k] = (float(int(rng() % 15)) - 7.f + 0.5f) * 0.25f / (r % 3 ? 127.f : 7.f);
+    if (K > 3) row[K - 1] = 0.f;
+  }
+  return w;
+}
+
+std::vector<uint8_t> as_dtype(DType t, const std::vector<float>& v) {
+  std::vector<uint8_t> out(v.size() * dtype_size(t));
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (t == DType::F32) {
+      std::memcpy(&out[i * 4], &v[i], 4);
+    } else {
+      const uint16_t h = t == DType::F16 ? f32_to_f16(v[i]) : f32_to_bf16(v[i]);
+      std::memcpy(&out[i * 2], &h, 2);
+    }
+  }
+  return out;
+}
+
+void check_quantize(DType src, DType type, int64_t N, int64_t K, int64_t pad, uint32_t seed) {
+  const std::vector<uint8_t> bytes = as_dtype(src, tie_weights(N, K + pad, seed));
+  Tensor pc = cpu().alloc(src, {N, K + pad}), pv = vulkan()->alloc(src, {N, K + pad});
+  cpu().upload(pc, bytes.data());
+  vulkan()->upload(pv, bytes.data());
+  Weight wc{pad ? pc.slice_cols(pad, K) : pc, {}, {}}, wv{pad ? pv.slice_cols(pad, K) : pv, {}, {}};
+  const Weight qc = cpu().quantize_weight(wc, type);
+  const Weight qv = vulkan()->quantize_weight(wv, type);
+  vulkan()->sync();
+  const std::string what = std::string(dtype_name(src)) + " -> " + std::string(dtype_name(type)) +
+                           " [" + std::to_string(N) + ", " + std::to_string(K) + "]";
+  ASSERT_EQ(qv.w.dtype, type) << what;
+  const std::vector<uint8_t> bc = raw_bytes(cpu(), qc.w), bv = raw_bytes(*vulkan(), qv.w);
+  ASSERT_EQ(bc.size(), bv.size()) << what;
+  size_t diff = 0;
+  for (size_t i = 0; i < bc.size(); ++i) diff += bc[i] != bv[i];
+  EXPECT_EQ(diff, 0u) << what << ": " << diff << " of " << bc.size() << " bytes differ";
+  if (!qc.scale.empty()) {
+    ASSERT_FALSE(qv.scale.empty()) << what;
+    EXPECT_EQ(raw_bytes(cpu(), qc.scale), raw_bytes(*vulkan(), qv.scale)) << what << " scales";
+  }
+  std::printf("    %-32s %zu bytes identical\n", what.c_str(), bc.size() - diff);
+}
+
+TEST(VulkanLensOps, QuantizeWeightIdenticalBytes) {
+  REQUIRE_VULKAN();
+  struct S { int64_t N, K, pad; };
+  for (DType type : {DType::Q8_C, DType::Q4_C, DType::Q8_0, DType::Q4_0})
+    for (DType src : {DType::F32, DType::F16, DType::BF16})
+      for (S s : {S{5, 37, 0}, S{3, 48, 2}, S{1, 1, 0}, S{7, 33, 0}, S{64, 768, 0}, S{48, 1536, 3}})
+        check_quantize(src, type, s.N, s.K, s.pad, uint32_t(s.N * 1000 + s.K + int(type) * 7 + int(src)));
+}
+
 }  // namespace
 }  // namespace kllens

@@ -153,6 +153,9 @@ void VulkanBackend::kl_reduce(const Tensor& teacher, const Tensor& student, cons
   vk::kl_reduce(*this, teacher, student, targets, out);
 }
 void VulkanBackend::argmax(const Tensor& logits, const Tensor& out) { vk::argmax(*this, logits, out); }
+Weight VulkanBackend::quantize_weight(const Weight& src, DType type) {
+  return vk::quantize_weight(*this, src, type);
+}
 
 // ---- launcher helpers ------------------------------------------------------------------------
 

@@ -52,6 +52,7 @@ class VulkanBackend final : public Backend {
   void kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
                  const Tensor& out) override;
   void argmax(const Tensor& logits, const Tensor& out) override;
+  Weight quantize_weight(const Weight& src, DType type) override;
 
   // For the op launchers.
   const DeviceInfo& info() const { return ctx_->info(); }
@@ -92,6 +93,7 @@ void silu_mul(VulkanBackend& vb, const Tensor& gate, const Tensor& up, const Ten
 void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, const Tensor& targets,
                const Tensor& out);
 void argmax(VulkanBackend& vb, const Tensor& logits, const Tensor& out);
+Weight quantize_weight(VulkanBackend& vb, const Weight& src, DType type);
 
 // Shared launcher checks: a plain-typed 2-D view with these rows and columns.
 void check_view(const Tensor& t, const char* what, DType dtype, int64_t rows, int64_t cols);
