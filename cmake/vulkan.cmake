@@ -42,6 +42,8 @@ find_program(KLLENS_SPIRV_OPT spirv-opt REQUIRED)
 file(GLOB KLLENS_VULKAN_SOURCES CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/src/vulkan/*.cpp)
 target_sources(kllens PRIVATE ${KLLENS_VULKAN_SOURCES})
 target_link_libraries(kllens PRIVATE Vulkan::Vulkan)
+# The command line offers --backend vulkan and check-kernels only when this is defined.
+target_compile_definitions(kllens PUBLIC KLLENS_HAVE_VULKAN)
 # Push-constant layouts live in shaders/<op>.h and are included by GLSL and C++ alike
 # (as "shaders/<op>.h" from C++).
 target_include_directories(kllens PRIVATE ${CMAKE_SOURCE_DIR})

@@ -7,7 +7,9 @@
 #include "common.h"
 #include "kllens/check.h"
 #include "kllens/error.h"
+#ifdef KLLENS_HAVE_VULKAN
 #include "kllens/vulkan.h"
+#endif
 
 namespace kllens::cli {
 
@@ -19,12 +21,16 @@ struct CheckArgs {
   int device = -1, reps = 5;
 };
 
-std::string rate(const check::OpCase& c, double sec) {
+[[maybe_unused]] std::string rate(const check::OpCase& c, double sec) {
   return fmt::format("{:9.3f} ms {:7.2f} GB/s {:8.2f} GFLOP/s", sec * 1e3, c.bytes / sec / 1e9,
                      c.flops / sec / 1e9);
 }
 
 int run_check(const CheckArgs& a) {
+#ifndef KLLENS_HAVE_VULKAN
+  (void)a;
+  fail("check-kernels: this kllens was built without the Vulkan backend (-DKLLENS_VULKAN=OFF)");
+#else
   if (a.list) {
     for (const std::string& d : list_vulkan_devices()) fmt::print("{}\n", d);
     return 0;
@@ -65,6 +71,7 @@ int run_check(const CheckArgs& a) {
   }
   fmt::print("check-kernels: {} passed, {} failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
+#endif
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include "kllens/error.h"
 #include "kllens/io.h"
 #include "kllens/safetensors.h"
+#ifdef KLLENS_HAVE_VULKAN
 #include "kllens/vulkan.h"
+#endif
 
 namespace kllens::cli {
 
@@ -27,11 +29,15 @@ void BackendOption::add_to(CLI::App* cmd) {
 
 std::unique_ptr<Backend> BackendOption::make() const {
   if (name == "vulkan") {
+#ifdef KLLENS_HAVE_VULKAN
     try {
       return make_vulkan_backend(device);
     } catch (const Error& e) {
       std::fprintf(stderr, "kllens: no usable Vulkan device (%s); running on the CPU\n", e.what());
     }
+#else
+    std::fprintf(stderr, "kllens: built without the Vulkan backend; running on the CPU\n");
+#endif
   }
   return make_cpu_backend();
 }
