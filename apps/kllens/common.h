@@ -44,6 +44,8 @@ void register_perplexity(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_sensitivity(CLI::App& app);
+void register_rank(CLI::App& app);
 void register_check_kernels(CLI::App& app);
 
 }  // namespace kllens::cli

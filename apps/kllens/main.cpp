@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   cli::register_generate(app);
   cli::register_synth(app);
   cli::register_bench(app);
+  cli::register_sensitivity(app);
+  cli::register_rank(app);
   cli::register_check_kernels(app);
   try {
     app.parse(argc, argv);

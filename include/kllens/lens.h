@@ -1,0 +1,147 @@
+// The KL lens: the per-layer sensitivity sweep and its report (docs/lens.md).
+//
+// Sweep: one teacher pass over the calibration windows caches the residual stream entering
+// every block a probe restarts from, and the teacher's logits; then for every linear layer
+// and bit width, only that layer is quantised (src/quant), the forward pass restarts at
+// its block (Model::forward_from), the student's logits are compared with the teacher's
+// on the device (Backend::kl_reduce), and the layer is restored.
+//
+// Metrics follow fixtures/README.md: per window, then averaged over windows:
+//   kl_teacher_to_student = mean_t KL(p‖q), kl_student_to_teacher = mean_t KL(q‖p),
+//   mse = Σ_t,v (zs − zt)² / (T·V), sqnr_db = 10·log10(Σ zt² / Σ (zt − zs)²),
+//   delta_cross_entropy = mean over positions 0..T-2 of CE_student − CE_teacher on the next
+//   token, top1_agreement = fraction of positions whose argmax agrees; nats per token.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "kllens/model.h"
+#include "kllens/quant.h"
+
+namespace kllens {
+
+struct ProbeMetrics {
+  double kl_teacher_to_student = 0, kl_student_to_teacher = 0, mse = 0, sqnr_db = 0;
+  double delta_cross_entropy = 0, top1_agreement = 0;
+  double perplexity = NAN;  // NaN when the sweep measures no perplexity
+};
+
+// Window-averaged metrics from kl_reduce rows: stats F32 [windows·T, kKlStats] with the
+// windows one after another; V = vocabulary size. Accumulated in fp64.
+ProbeMetrics metrics_from_stats(const float* stats, int64_t windows, int64_t T, int64_t V);
+
+// One finished probe.
+struct Probe {
+  std::string layer;
+  int64_t block = 0;
+  int bits = 8;
+  ProbeMetrics m;
+  double seconds = 0;  // wall time (kept out of sensitivity.json, which must not vary)
+  bool resumed = false;  // loaded from a previous run's probe file
+  std::string key() const { return layer + "@" + std::to_string(bits); }
+};
+
+struct LayerInfo {
+  std::string name;
+  int64_t block = 0, out_features = 0, in_features = 0;
+};
+
+struct SweepOptions {
+  std::vector<int> bits{4, 8};
+  int group = 0;                  // 0 = per output channel; 32/64/128
+  std::string layers_regex;       // empty = every linear layer (std::regex_search on the name)
+  bool prefix_reuse = true;       // false: a full forward per probe (--no-prefix-reuse)
+  std::vector<int32_t> ppl_tokens;  // non-empty: perplexity of every probe on these tokens
+  int64_t ppl_ctx = 256;
+  std::string out_dir;            // probes saved in out_dir/probes/<layer>@<bits>.json
+  bool resume = false;            // keep probes already saved (their fingerprint must match)
+  int64_t max_probes = -1;        // stop after this many new probes (tests of --resume)
+  double teacher_cache_mb = 4096; // teacher logits kept when they fit, else recomputed
+  std::string fingerprint;        // identifies model + calibration + options for --resume
+  std::function<void(int64_t done, int64_t total, const Probe&)> progress;
+};
+
+struct SensitivityReport {
+  std::string model;
+  int64_t windows = 0, seqlen = 0, vocab = 0;
+  int group = 0;
+  std::vector<int> bits;
+  std::vector<LayerInfo> layers;
+  std::vector<Probe> probes;      // layer-major, bits in option order
+  double teacher_perplexity = NAN;
+  bool complete = true;           // false when max_probes stopped the sweep
+
+  const Probe* find(const std::string& layer, int bits) const;
+  // sensitivity.json: {"model", "calibration", "group", "bits", "teacher", "layers",
+  //  "<bits>": {layer: {perplexity, sqnr_db, kl_teacher_to_student, kl_student_to_teacher,
+  //  delta_cross_entropy, mse, top1_agreement}}}  (perplexity null when not measured)
+  nlohmann::ordered_json to_json() const;
+  static SensitivityReport from_json(const nlohmann::ordered_json& j);
+  std::string to_csv() const;
+  static SensitivityReport load(const std::string& dir);  // DIR/sensitivity.json
+};
+
+// Calibration windows ids [windows·seqlen] (row-major [windows, seqlen]).
+SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
+                                  const std::vector<int32_t>& ids, int64_t windows,
+                                  int64_t seqlen, const SweepOptions& opt);
+
+// Writes DIR/sensitivity.json and DIR/sensitivity.csv atomically.
+void write_sensitivity(const SensitivityReport& r, const std::string& dir);
+
+// `samples` windows of `seqlen` tokens chosen without overlap from `tokens` with `seed`
+// (in text order); fewer when the text is short (at least one; throws if not even one).
+std::vector<int32_t> sample_windows(const std::vector<int32_t>& tokens, int64_t samples,
+                                    int64_t seqlen, uint64_t seed, int64_t& windows);
+
+// ---- rank (src/lens/rank.cpp) ----------------------------------------------------------
+// Rank agreement between a metric and perplexity over the layers of one bit width.
+// τ-a = S / (n(n−1)/2), τ-b = S / √((n0 − n1)(n0 − n2)) with S = Σ_{i<j} sign(Δx)·sign(Δy),
+// n0 = n(n−1)/2 and n1, n2 the tied pairs of x and y; its p-value from the normal
+// approximation of S with the tie-corrected variance (Kendall 1970; scipy's "asymptotic").
+// Spearman ρ = Pearson correlation of the average ranks; p-value from Student's t with
+// n − 2 degrees of freedom, t = ρ·√((n − 2)/(1 − ρ²)). Two-sided p-values.
+struct RankStats {
+  int64_t n = 0;
+  double tau_a = NAN, tau_b = NAN, tau_p = NAN, rho = NAN, rho_p = NAN;
+};
+RankStats rank_stats(const std::vector<double>& x, const std::vector<double>& y);
+
+// The metrics the lens ranks, in report order, and how they are oriented: SQNR and top-1
+// agreement are negated so that +1 always means "orders layers exactly by damage".
+struct MetricInfo { const char* name; bool negate; };
+const std::vector<MetricInfo>& lens_metrics();  // kl_teacher_to_student, ... top1_agreement
+double metric_value(const ProbeMetrics& m, const std::string& name);  // un-negated
+
+struct RankTable {
+  int bits = 8;
+  int64_t n = 0;
+  std::vector<std::pair<std::string, RankStats>> rows;  // one per metric
+};
+// One table per bit width of the report (needs perplexity in every probe).
+std::vector<RankTable> rank_report(const SensitivityReport& r);
+nlohmann::ordered_json rank_json(const std::vector<RankTable>& t);
+std::string rank_text(const std::vector<RankTable>& t);  // the printed table
+
+// Restores a layer's weight when it goes out of scope (a probe swaps one in).
+class WeightSwap {
+ public:
+  WeightSwap(Weight* slot, Weight replacement) : slot_(slot), saved_(*slot) {
+    *slot_ = std::move(replacement);
+  }
+  ~WeightSwap() { *slot_ = saved_; }
+  WeightSwap(const WeightSwap&) = delete;
+  WeightSwap& operator=(const WeightSwap&) = delete;
+
+ private:
+  Weight* slot_;  // borrowed from the model
+  Weight saved_;
+};
+
+}  // namespace kllens

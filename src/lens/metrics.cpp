@@ -1,0 +1,191 @@
+// Probe metrics from kl_reduce rows, the sensitivity report (JSON / CSV), and the choice
+// of calibration windows.
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "kllens/error.h"
+#include "kllens/io.h"
+#include "kllens/lens.h"
+
+namespace kllens {
+
+// ---- metrics ------------------------------------------------------------------------
+
+ProbeMetrics metrics_from_stats(const float* stats, int64_t windows, int64_t T, int64_t V) {
+  KL_CHECK(windows >= 1 && T >= 2, "metrics need at least one window of 2 tokens");
+  ProbeMetrics m;
+  for (int64_t w = 0; w < windows; ++w) {
+    double kl_ts = 0, kl_st = 0, ce = 0, sq = 0, tt = 0, top1 = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      const float* s = stats + (w * T + t) * kKlStats;
+      kl_ts += s[0];
+      kl_st += s[1];
+      if (t < T - 1) ce += double(s[3]) - double(s[2]);  // positions 0..T-2 predict 1..T-1
+      sq += s[4];
+      tt += s[5];
+      top1 += s[6];
+    }
+    m.kl_teacher_to_student += kl_ts / double(T);
+    m.kl_student_to_teacher += kl_st / double(T);
+    m.delta_cross_entropy += ce / double(T - 1);
+    m.mse += sq / (double(T) * double(V));
+    m.sqnr_db += sq > 0 ? 10.0 * std::log10(tt / sq) : INFINITY;
+    m.top1_agreement += top1 / double(T);
+  }
+  const double n = double(windows);
+  m.kl_teacher_to_student /= n;
+  m.kl_student_to_teacher /= n;
+  m.delta_cross_entropy /= n;
+  m.mse /= n;
+  m.sqnr_db /= n;
+  m.top1_agreement /= n;
+  return m;
+}
+
+// ---- the report ---------------------------------------------------------------------
+
+namespace {
+
+nlohmann::ordered_json num(double x) {
+  return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr);
+}
+double num_of(const nlohmann::ordered_json& j) {
+  return j.is_null() ? NAN : j.get<double>();
+}
+
+}  // namespace
+
+const Probe* SensitivityReport::find(const std::string& layer, int b) const {
+  for (const Probe& p : probes)
+    if (p.layer == layer && p.bits == b) return &p;
+  return nullptr;
+}
+
+nlohmann::ordered_json SensitivityReport::to_json() const {
+  nlohmann::ordered_json j;
+  j["model"] = model;
+  j["calibration"] = {{"windows", windows}, {"seqlen", seqlen}, {"tokens", windows * seqlen}};
+  j["vocab_size"] = vocab;
+  j["group"] = group == 0 ? nlohmann::ordered_json("channel") : nlohmann::ordered_json(group);
+  j["bits"] = bits;
+  j["complete"] = complete;
+  j["teacher"] = {{"perplexity", num(teacher_perplexity)}};
+  auto& L = j["layers"] = nlohmann::ordered_json::array();
+  for (const LayerInfo& l : layers)
+    L.push_back({{"name", l.name}, {"block", l.block}, {"out_features", l.out_features},
+                 {"in_features", l.in_features}});
+  for (int b : bits) {
+    auto& tbl = j[std::to_string(b)] = nlohmann::ordered_json::object();
+    for (const LayerInfo& l : layers) {
+      const Probe* p = find(l.name, b);
+      if (!p) continue;
+      tbl[l.name] = {{"perplexity", num(p->m.perplexity)},
+                     {"sqnr_db", num(p->m.sqnr_db)},
+                     {"kl_teacher_to_student", p->m.kl_teacher_to_student},
+                     {"kl_student_to_teacher", p->m.kl_student_to_teacher},
+                     {"delta_cross_entropy", p->m.delta_cross_entropy},
+                     {"mse", p->m.mse},
+                     {"top1_agreement", p->m.top1_agreement}};
+    }
+  }
+  return j;
+}
+
+SensitivityReport SensitivityReport::from_json(const nlohmann::ordered_json& j) {
+  SensitivityReport r;
+  try {
+    r.model = j.at("model").get<std::string>();
+    r.windows = j.at("calibration").at("windows").get<int64_t>();
+    r.seqlen = j.at("calibration").at("seqlen").get<int64_t>();
+    r.vocab = j.at("vocab_size").get<int64_t>();
+    r.group = j.at("group").is_string() ? 0 : j.at("group").get<int>();
+    r.bits = j.at("bits").get<std::vector<int>>();
+    r.complete = j.at("complete").get<bool>();
+    r.teacher_perplexity = num_of(j.at("teacher").at("perplexity"));
+    for (const auto& l : j.at("layers"))
+      r.layers.push_back({l.at("name").get<std::string>(), l.at("block").get<int64_t>(),
+                          l.at("out_features").get<int64_t>(), l.at("in_features").get<int64_t>()});
+    for (const LayerInfo& l : r.layers)
+      for (int b : r.bits) {
+        const auto& tbl = j.at(std::to_string(b));
+        if (!tbl.contains(l.name)) continue;
+        const auto& e = tbl.at(l.name);
+        Probe p;
+        p.layer = l.name;
+        p.block = l.block;
+        p.bits = b;
+        p.m.perplexity = num_of(e.at("perplexity"));
+        p.m.sqnr_db = num_of(e.at("sqnr_db"));
+        p.m.kl_teacher_to_student = e.at("kl_teacher_to_student").get<double>();
+        p.m.kl_student_to_teacher = e.at("kl_student_to_teacher").get<double>();
+        p.m.delta_cross_entropy = e.at("delta_cross_entropy").get<double>();
+        p.m.mse = e.at("mse").get<double>();
+        p.m.top1_agreement = e.at("top1_agreement").get<double>();
+        r.probes.push_back(p);
+      }
+  } catch (const nlohmann::json::exception& e) {
+    fail("sensitivity report: {}", e.what());
+  }
+  return r;
+}
+
+std::string SensitivityReport::to_csv() const {
+  std::string s =
+      "layer,block,bits,group,kl_teacher_to_student,kl_student_to_teacher,mse,sqnr_db,"
+      "delta_cross_entropy,top1_agreement,perplexity\n";
+  for (const Probe& p : probes)
+    s += fmt::format("{},{},{},{},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{:.17g},{}\n", p.layer,
+                     p.block, p.bits, group == 0 ? std::string("channel") : std::to_string(group),
+                     p.m.kl_teacher_to_student, p.m.kl_student_to_teacher, p.m.mse, p.m.sqnr_db,
+                     p.m.delta_cross_entropy, p.m.top1_agreement,
+                     std::isfinite(p.m.perplexity) ? fmt::format("{:.17g}", p.m.perplexity) : "");
+  return s;
+}
+
+SensitivityReport SensitivityReport::load(const std::string& dir) {
+  const std::string path = dir + "/sensitivity.json";
+  nlohmann::ordered_json j;
+  try {
+    j = nlohmann::ordered_json::parse(read_file(path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed JSON: {}", path, e.what());
+  }
+  return from_json(j);
+}
+
+void write_sensitivity(const SensitivityReport& r, const std::string& dir) {
+  write_file_atomic(dir + "/sensitivity.json", r.to_json().dump(2) + "\n");
+  write_file_atomic(dir + "/sensitivity.csv", r.to_csv());
+}
+
+// ---- calibration windows ------------------------------------------------------------
+
+std::vector<int32_t> sample_windows(const std::vector<int32_t>& tokens, int64_t samples,
+                                    int64_t seqlen, uint64_t seed, int64_t& windows) {
+  KL_CHECK(samples >= 1 && seqlen >= 2, "need samples ≥ 1 and seqlen ≥ 2");
+  const int64_t slots = int64_t(tokens.size()) / seqlen;
+  if (slots == 0)
+    fail("calibration text has {} tokens, fewer than one window of {} (--seqlen)", tokens.size(),
+         seqlen);
+  std::vector<int64_t> pick(static_cast<size_t>(slots));
+  std::iota(pick.begin(), pick.end(), 0);
+  std::mt19937_64 rng(seed);
+  for (int64_t i = slots - 1; i > 0; --i) {  // Fisher–Yates with a portable draw
+    const int64_t j = int64_t(rng() % uint64_t(i + 1));
+    std::swap(pick[size_t(i)], pick[size_t(j)]);
+  }
+  windows = std::min(samples, slots);
+  pick.resize(size_t(windows));
+  std::sort(pick.begin(), pick.end());
+  std::vector<int32_t> ids;
+  ids.reserve(size_t(windows * seqlen));
+  for (int64_t s : pick)
+    ids.insert(ids.end(), tokens.begin() + s * seqlen, tokens.begin() + (s + 1) * seqlen);
+  return ids;
+}
+
+}  // namespace kllens
