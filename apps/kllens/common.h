@@ -46,6 +46,7 @@ void register_synth(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_sensitivity(CLI::App& app);
 void register_rank(CLI::App& app);
+void register_allocate(CLI::App& app);
 void register_check_kernels(CLI::App& app);
 
 }  // namespace kllens::cli

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "kllens/error.h"
+#include "kllens/safetensors.h"
 
 namespace kllens::cli {
 
@@ -135,6 +136,11 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
     bar.update(done, total, p.key(), skipped);
   };
   out = run_sensitivity(*model, a.model, ids, windows, T, opt);
+  int64_t total = 0;
+  const TensorStore store = TensorStore::open_dir(a.model);
+  for (const std::string& n : store.names()) total += shape_numel(store.get(n).shape);
+  for (const LayerInfo& l : out.layers) total -= l.out_features * l.in_features;
+  out.other_params = total;
   if (!out.complete) return false;
   write_sensitivity(out, a.out);
   return true;

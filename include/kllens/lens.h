@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,7 @@ struct SensitivityReport {
   std::vector<LayerInfo> layers;
   std::vector<Probe> probes;      // layer-major, bits in option order
   double teacher_perplexity = NAN;
+  int64_t other_params = 0;       // parameters outside the probed layers (kept F16 in plans)
   bool complete = true;           // false when max_probes stopped the sweep
 
   const Probe* find(const std::string& layer, int bits) const;
@@ -143,5 +146,47 @@ class WeightSwap {
   Weight* slot_;  // borrowed from the model
   Weight saved_;
 };
+
+// ---- allocate (src/lens/allocate.cpp) -------------------------------------------------
+// A mixed-precision plan: every probed linear layer → F16 (no spec) or a QuantSpec.
+// Sizes are nominal (quant.h weight_bytes); everything outside the layers counts as F16.
+struct Plan {
+  std::string name, method;
+  std::vector<LayerInfo> layers;
+  std::vector<std::optional<QuantSpec>> choice;  // per layer
+  int64_t other_params = 0;
+  double predicted_kl = 0;   // Σ of the chosen probes' KL (the metric the plan used)
+  double perplexity = NAN;   // measured while planning (greedy), else NaN
+  double linear_bytes() const;
+  double model_bytes() const { return linear_bytes() + 2.0 * double(other_params); }
+  double bits_per_weight() const;  // over the linear layers
+  nlohmann::ordered_json to_json() const;
+  static Plan from_json(const nlohmann::ordered_json& j);
+  static Plan load(const std::string& path);
+};
+
+// The merged 4- and 8-bit probe list sorted by `metric` ascending (ties: report order).
+std::vector<const Probe*> merged_by(const SensitivityReport& r, const std::string& metric);
+// Plan with every layer at `spec` (or F16 when empty).
+Plan uniform_plan(const SensitivityReport& r, const std::optional<QuantSpec>& spec,
+                  const std::string& name);
+// The paper's cut-offs: for k = 1..N, quantise the entries of the merged list before cut
+// point round(k·(m−1)/N) (m entries; the most sensitive never), the last assignment of a
+// layer winning. Plans p01..pN.
+std::vector<Plan> cutoff_plans(const SensitivityReport& r, int points, const std::string& metric);
+// The paper's greedy pass: walk the merged list, keep an assignment when the measured
+// perplexity stays ≤ gamma · the unquantised perplexity. `measure` returns the perplexity
+// of a plan (the caller applies it to a model).
+Plan greedy_plan(const SensitivityReport& r, double gamma, const std::string& metric,
+                 const std::function<double(const Plan&)>& measure, double base_ppl);
+// Exact multiple-choice knapsack: the Pareto front of (linear bytes, Σ KL) over every
+// per-layer choice among F16 and the probed bit widths, cheapest first. Dominated
+// combinations are pruned layer by layer, so the front is exact.
+std::vector<Plan> pareto_front(const SensitivityReport& r, const std::string& metric);
+// The front's minimum-KL plan within `budget_bytes` of model bytes; throws if none fits.
+Plan budget_plan(const std::vector<Plan>& front, double budget_bytes);
+
+// Swaps the plan's quantised weights into `model` until the returned guards go away.
+std::vector<std::unique_ptr<WeightSwap>> apply_plan(Model& model, const Plan& plan);
 
 }  // namespace kllens

@@ -74,6 +74,7 @@ nlohmann::ordered_json SensitivityReport::to_json() const {
   j["bits"] = bits;
   j["complete"] = complete;
   j["teacher"] = {{"perplexity", num(teacher_perplexity)}};
+  j["other_params"] = other_params;
   auto& L = j["layers"] = nlohmann::ordered_json::array();
   for (const LayerInfo& l : layers)
     L.push_back({{"name", l.name}, {"block", l.block}, {"out_features", l.out_features},
@@ -106,6 +107,7 @@ SensitivityReport SensitivityReport::from_json(const nlohmann::ordered_json& j) 
     r.bits = j.at("bits").get<std::vector<int>>();
     r.complete = j.at("complete").get<bool>();
     r.teacher_perplexity = num_of(j.at("teacher").at("perplexity"));
+    r.other_params = j.value("other_params", int64_t(0));
     for (const auto& l : j.at("layers"))
       r.layers.push_back({l.at("name").get<std::string>(), l.at("block").get<int64_t>(),
                           l.at("out_features").get<int64_t>(), l.at("in_features").get<int64_t>()});
