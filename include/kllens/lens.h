@@ -189,4 +189,27 @@ Plan budget_plan(const std::vector<Plan>& front, double budget_bytes);
 // Swaps the plan's quantised weights into `model` until the returned guards go away.
 std::vector<std::unique_ptr<WeightSwap>> apply_plan(Model& model, const Plan& plan);
 
+// ---- evaluate (src/lens/evaluate.cpp) -------------------------------------------------
+// A plan against the unquantised model on held-out text, as llama.cpp's perplexity tool
+// reports it in KL mode: per scored token (positions 0..ctx−2 of each window predicting
+// 1..ctx−1, the perplexity protocol) KLD = KL(p_base‖p_quant), top-1 agreement and
+// Δp = p_quant(next) − p_base(next).
+struct EvalResult {
+  std::string plan;
+  double model_bytes = 0, bits_per_weight = 0;
+  double ppl_base = NAN, ppl = NAN;
+  int64_t tokens = 0;                       // scored tokens
+  double kld_mean = 0, kld_err = 0;         // mean ± standard error
+  double kld_median = 0, kld_max = 0, kld_min = 0;
+  std::vector<std::pair<double, double>> kld_pct;  // (percent, value) 99.9 … 0.1
+  double same_top = 0, same_top_err = 0;    // fraction with the same argmax
+  double dp_mean = 0, dp_err = 0, dp_rms = 0;
+  double prefill_tps = 0, decode_tps = 0;   // quantised model on this backend
+  nlohmann::ordered_json to_json() const;
+  std::string to_text() const;
+};
+EvalResult evaluate_plan(Model& model, const Plan& plan, const std::vector<int32_t>& tokens,
+                         int64_t ctx, int64_t decode_tokens = 32,
+                         const std::function<void(int64_t, int64_t)>& progress = nullptr);
+
 }  // namespace kllens
