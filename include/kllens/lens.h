@@ -212,4 +212,21 @@ EvalResult evaluate_plan(Model& model, const Plan& plan, const std::vector<int32
                          int64_t ctx, int64_t decode_tokens = 32,
                          const std::function<void(int64_t, int64_t)>& progress = nullptr);
 
+// ---- plots (src/lens/svg.cpp): self-contained SVG drawn by kllens ----------------------
+struct PlotSeries {
+  std::string name;
+  std::vector<std::pair<double, double>> points;  // (x, y)
+  bool line = false;                              // join the points (in the given order)
+  std::vector<std::string> labels;                // optional per-point labels
+};
+// A scatter/line chart; log_x/log_y use log10 axes (non-positive values are dropped).
+std::string svg_chart(const std::string& title, const std::string& xlabel,
+                      const std::string& ylabel, const std::vector<PlotSeries>& series,
+                      bool log_x = false, bool log_y = false);
+// Grouped bars: one group per label, one bar per series (values ≥ 0; log_y for KL).
+std::string svg_bars(const std::string& title, const std::string& ylabel,
+                     const std::vector<std::string>& labels,
+                     const std::vector<std::pair<std::string, std::vector<double>>>& series,
+                     bool log_y = true);
+
 }  // namespace kllens
