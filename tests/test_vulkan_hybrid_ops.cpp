@@ -24,112 +24,12 @@
 #include "kllens/error.h"
 #include "kllens/vulkan.h"
 #include "support/compare.h"
+#include "support/vulkan_pair.h"
 
 namespace kllens {
 namespace {
 
-constexpr double kNmse = 1e-7;
-
-// ---- backends ------------------------------------------------------------------------------
-
-// One validated Vulkan backend for the whole suite (instance creation with validation is slow).
-Backend* vulkan() {
-  static std::unique_ptr<Backend> vk = [] {
-    std::unique_ptr<Backend> b;
-    try {
-      VulkanOptions o;
-      o.validation = true;
-      b = make_vulkan_backend(o);
-      std::printf("vulkan device: %s\n", vulkan_device_summary(*b).c_str());
-    } catch (const Error& e) {
-      if (std::string(e.what()).find("no Vulkan driver") == std::string::npos) throw;
-      std::printf("no Vulkan driver: %s\n", e.what());
-    }
-    return b;
-  }();
-  return vk.get();
-}
-
-Backend& cpu() {
-  static std::unique_ptr<Backend> b = make_cpu_backend();
-  return *b;
-}
-
-#define REQUIRE_VULKAN()                                                   \
-  do {                                                                     \
-    if (!vulkan()) GTEST_SKIP() << "no Vulkan driver installed at all";    \
-  } while (0)
-
-// ---- tensors on both backends -------------------------------------------------------------
-
-std::vector<float> randu(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
-// The same [rows, cols] view on the CPU (c) and Vulkan (v) backends: with pad > 0 a column
-// slice at column `lead` of a [rows, cols + pad] parent whose other columns are random
-// guards. F32 or I32 (values converted).
-struct Pair {
-  Tensor c, v;    // the views
-  Tensor cp, vp;  // their parents
-  Shape parent_shape;
-};
-
-Pair make_pair(DType t, const Shape& shape, const std::vector<float>& values, int64_t pad = 0,
-               int64_t lead = 0) {
-  Pair p;
-  Shape ps = shape;
-  ps.back() += pad;
-  p.parent_shape = ps;
-  std::vector<float> full = pad ? randu(size_t(shape_numel(ps)), 777u + uint32_t(shape_numel(ps))) : values;
-  if (pad) {
-    const int64_t cols = shape.back(), rows = shape_numel(shape) / std::max<int64_t>(cols, 1);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t k = 0; k < cols; ++k) full[size_t(r * (cols + pad) + lead + k)] = values[size_t(r * cols + k)];
-  }
-  std::vector<uint8_t> bytes(full.size() * 4);
-  for (size_t i = 0; i < full.size(); ++i) {
-    if (t == DType::I32) {
-      const int32_t x = int32_t(full[i]);
-      std::memcpy(&bytes[i * 4], &x, 4);
-    } else {
-      std::memcpy(&bytes[i * 4], &full[i], 4);
-    }
-  }
-  p.cp = cpu().alloc(t, ps);
-  p.vp = vulkan()->alloc(t, ps);
-  cpu().upload(p.cp, bytes.data());
-  vulkan()->upload(p.vp, bytes.data());
-  p.c = pad ? p.cp.slice_cols(lead, shape.back()) : p.cp;
-  p.v = pad ? p.vp.slice_cols(lead, shape.back()) : p.vp;
-  if (!pad) p.c.shape = p.v.shape = shape;
-  return p;
-}
-
-Pair random_pair(const Shape& shape, uint32_t seed, int64_t pad = 0, int64_t lead = 0, float lo = -1.f,
-                 float hi = 1.f) {
-  return make_pair(DType::F32, shape, randu(size_t(shape_numel(shape)), seed, lo, hi), pad, lead);
-}
-
-std::vector<float> fetch(Backend& b, const Tensor& t) {
-  std::vector<float> v(size_t(t.numel()));
-  b.download(t, v.data());
-  return v;
-}
-
-// Compares the whole parents (views and guards) of an F32 output; returns the NMSE too.
-::testing::AssertionResult same(const Pair& p, double nmse = kNmse, double* got_nmse = nullptr) {
-  vulkan()->sync();  // throws on any validation message
-  const std::vector<float> ref = fetch(cpu(), p.cp), got = fetch(*vulkan(), p.vp);
-  const test::Comparison c = test::compare(ref.data(), got.data(), p.parent_shape);
-  std::printf("    %-18s nmse %.2e  max_abs %.2e\n", shape_str(p.parent_shape).c_str(), c.nmse, c.max_abs);
-  if (got_nmse) *got_nmse = c.nmse;
-  return test::close(ref, got, p.parent_shape, nmse);
-}
+using namespace ::kllens::test;
 
 // ---- silu_mul -----------------------------------------------------------------------------
 
