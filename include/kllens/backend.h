@@ -18,6 +18,7 @@
 #include <memory>
 #include <string>
 
+#include "kllens/error.h"
 #include "kllens/tensor.h"
 
 namespace kllens {
@@ -100,10 +101,24 @@ struct AttentionArgs {
 // Per-token comparison of a student's next-token distribution with a teacher's, in one
 // pass over the vocabulary with online log-sum-exp (fp32 logits, fp32/fp64 sums):
 // out[r, :] = { KL(p‖q), KL(q‖p), −log p[target], −log q[target], Σ(zs−zt)², Σ zt²,
-//               argmax zs == argmax zt, 0 }
+//               argmax zs == argmax zt, −log q[target] + log p[target] }
 // with p = softmax(teacher), q = softmax(student); targets < 0 contribute 0 to the CE
 // columns.
 inline constexpr int64_t kKlStats = 8;
+
+// A recorded sequence of ops (Backend::begin_capture / end_capture), run again by
+// Backend::replay without recording anything: "record once, replay per token". Every
+// tensor the ops touched is bound as it was at capture (the graph keeps those buffers
+// alive), so a replay sees the tensors' current contents. Uploads made while capturing
+// become the graph's inputs, numbered in the order they were made: set_input gives input
+// i new host bytes (the same count as at capture) for the next replays.
+class Graph {
+ public:
+  virtual ~Graph() = default;
+  virtual size_t inputs() const = 0;
+  virtual size_t input_bytes(size_t i) const = 0;
+  virtual void set_input(size_t i, const void* src) = 0;
+};
 
 class Backend {
  public:
@@ -170,6 +185,30 @@ class Backend {
   // Q8_0, Q4_0) with symmetric abs-max scales (src/quant), bias kept. The default
   // downloads, quantises on the host and uploads; a backend may do it on the device.
   virtual Weight quantize_weight(const Weight& src, DType type);
+
+  // ---- sampling ------------------------------------------------------------------------
+  // The k = values.cols() largest entries of each row, best first; equal values rank by the
+  // lower index (as argmax), NaN ranks below every number.
+  //   logits F32 [n, V] (strided rows), values F32 [n, k], indices I32 [n, k], 1 ≤ k ≤ V
+  virtual void topk(const Tensor& logits, const Tensor& values, const Tensor& indices) {
+    (void)logits, (void)values, (void)indices;
+    throw Error("op topk is not implemented on the " + name() + " backend");
+  }
+
+  // ---- record once, replay (see Graph) ----------------------------------------------
+  // Starts recording instead of running: until end_capture(), ops (and uploads, as graph
+  // inputs) are recorded, nothing runs, and sync()/download() are errors. Returns false,
+  // recording nothing, when the backend cannot capture; the caller then runs ops directly.
+  virtual bool begin_capture() { return false; }
+  // Ends the recording begun by a successful begin_capture().
+  virtual std::unique_ptr<Graph> end_capture() {
+    throw Error("end_capture: the " + name() + " backend does not capture");
+  }
+  // Runs the graph after everything enqueued so far, in stream order (sync() waits for it).
+  virtual void replay(Graph& graph) {
+    (void)graph;
+    throw Error("replay: the " + name() + " backend does not capture");
+  }
 };
 
 // The CPU reference backend (AVX2+FMA+F16C with OpenMP where the CPU has them, scalar
