@@ -23,6 +23,7 @@
 #include "cpu/silu_mul.h"
 #include "cpu/ssd_scan.h"
 #include "cpu/ssm_scan.h"
+#include "cpu/topk.h"
 #include "kllens/backend.h"
 #include "kllens/error.h"
 #include "kllens/quant.h"
@@ -261,6 +262,18 @@ class CpuBackend final : public Backend {
                  out.numel() == logits.rows(),
              "argmax: out must be a contiguous I32 [{}]", logits.rows());
     cpu::argmax(logits, out);
+  }
+
+  void topk(const Tensor& logits, const Tensor& values, const Tensor& indices) override {
+    const int64_t n = logits.rows(), V = logits.cols(), k = values.cols();
+    check_f32("topk", "logits", logits, n, V);
+    KL_CHECK(k >= 1 && k <= V, "topk: k = {} outside [1, {}]", k, V);
+    check_f32("topk", "values", values, n, k);
+    KL_CHECK(values.contiguous(), "topk: values must be contiguous");
+    KL_CHECK(host_ok(indices) && indices.dtype == DType::I32 && indices.contiguous() &&
+                 indices.numel() == n * k,
+             "topk: indices must be a contiguous I32 [{}, {}]", n, k);
+    cpu::topk(logits, values, indices);
   }
 
   // Quantises straight from host memory, rows split across threads; F16/BF16 sources take
