@@ -85,6 +85,7 @@ set(KLLENS_SHADER_VARIANTS
   "silu_mul|silu_mul.comp|"
   "kl_reduce|kl_reduce.comp|"
   "argmax|argmax.comp|"
+  "topk|topk.comp|"
   "quantize_weight_scale|quantize_weight.comp|QW_KERNEL=0"
   "quantize_weight_pack|quantize_weight.comp|QW_KERNEL=1"
 )

@@ -1,5 +1,6 @@
-// Checker cases of the KL lens's ops: kl_reduce (the fused per-token KL / CE / MSE / top-1
-// reduction), argmax, and quantize_weight (on-device symmetric abs-max quantisation).
+// Checker cases of the KL lens's and sampling's ops: kl_reduce (the fused per-token KL / CE /
+// MSE / top-1 reduction), argmax, topk, and quantize_weight (on-device symmetric abs-max
+// quantisation).
 // Shapes: tiny and odd ones and the real vocabularies (mamba 50280, Hymba 32001) and
 // weights (mamba-130m in/x/dt_proj, Hymba-1.5B out_proj rows).
 //
@@ -7,7 +8,8 @@
 // form; the [n, 8] output's NMSE is dominated by the Σzt² and Σ(zs−zt)² columns (fp32 tree
 // sums of 5e4 terms: relative ≲ 1e-6), so 1e-7 holds with margin; the KL columns alone
 // agree to ≲ 1e-5 relative (tests/test_vulkan_lens_ops.cpp checks them per column).
-// argmax: I32, exact. quantize_weight: the compared output is the dequantised weight
+// argmax and topk: I32 indices exact, topk's values are copies of inputs: bound 0.
+// quantize_weight: the compared output is the dequantised weight
 // (identity x [K, K] times the quantised W), which must be bit-identical: bound 0.
 #include <fmt/format.h>
 
@@ -81,6 +83,35 @@ void add_argmax_cases(std::vector<OpCase>& cases) {
   }
 }
 
+void add_topk_cases(std::vector<OpCase>& cases) {
+  struct S { int64_t n, V, guard; bool coarse; const char* what; };
+  const S shapes[] = {{2, 7, 0, false, "tiny"},
+                      {5, 129, 3, false, "odd, ties"},
+                      {1, 50280, 0, false, "mamba decode"},
+                      {4, 50280, 1, false, "mamba batch"},
+                      {2, 50280, 0, true, "mamba, coarse grid (ties)"},
+                      {3, 32001, 2, false, "hymba"}};
+  for (const S& s : shapes) {
+    // Rows shorter than 50 take k = 1 and k = V (every column: a full sort).
+    const std::vector<int64_t> ks = s.V >= 50 ? std::vector<int64_t>{1, 8, 40, 50} : std::vector<int64_t>{1, s.V};
+    for (int64_t k : ks) {
+      OpCase c{"topk", fmt::format("{} n={} V={} k={}", s.what, s.n, s.V, k), 0,
+               "indices exact; values are copies of the inputs"};
+      std::vector<float> x = uniform(s.n * s.V, uint64_t(s.n * 131 + s.V * 7 + k), -10.f, 10.f);
+      if (s.coarse)  // 81 levels over 5e4 columns: the k best are all ties of the top level
+        for (float& v : x) v = std::round(v * 4.f) / 4.f;
+      for (int64_t r = 0; r < s.n; r += 2)  // ties at the top: the lower index ranks first
+        if (s.V > 3) x[size_t(r * s.V + s.V - 1)] = x[size_t(r * s.V + s.V / 3)] = x[size_t(r * s.V + s.V / 2)] = 11.f;
+      c.tensors.push_back(input("logits", DType::F32, {s.n, s.V}, x, s.guard));
+      c.tensors.push_back(output("values", {s.n, k}));
+      c.tensors.push_back({"indices", DType::I32, {s.n, k}, {}, true, 0});
+      c.bytes = 4.0 * double(s.n * s.V) + 8.0 * double(s.n * k);
+      c.launch = [](Backend& be, const std::vector<Tensor>& v) { be.topk(v[0], v[1], v[2]); };
+      cases.push_back(std::move(c));
+    }
+  }
+}
+
 void add_quantize_cases(std::vector<OpCase>& cases) {
   struct S { int64_t N, K, guard; const char* what; };
   const S shapes[] = {{5, 37, 2, "odd"}, {7, 33, 0, "one full block + 1"}, {1536, 48, 0, "mamba-130m dt_proj"},
@@ -114,6 +145,7 @@ std::vector<OpCase> lens_cases() {
   std::vector<OpCase> cases;
   add_kl_cases(cases);
   add_argmax_cases(cases);
+  add_topk_cases(cases);
   add_quantize_cases(cases);
   return cases;
 }

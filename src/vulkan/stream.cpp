@@ -16,20 +16,25 @@ constexpr uint32_t kMaxBindings = 16;
 constexpr uint32_t kMaxQueries = 4096;
 }  // namespace
 
-Stream::Stream(std::shared_ptr<Context> ctx, bool profile)
-    : ctx_(std::move(ctx)), profile_(profile && ctx_->info().timestamps) {
-  VkDevice dev = ctx_->device();
+Recording::Recording(const Context& ctx, bool one_time_) : one_time(one_time_) {
+  VkDevice dev = ctx.device();
   VkCommandPoolCreateInfo pci{VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO};
-  pci.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pci.queueFamilyIndex = ctx_->queue_family();
-  VkCommandPool pool = VK_NULL_HANDLE;
-  VK_CHECK(vkCreateCommandPool(dev, &pci, nullptr, &pool));
-  pool_ = UniqueCommandPool(dev, pool);
+  // The stream's buffer is reset after each submission; a captured one is never reset.
+  pci.flags = one_time ? VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT : 0;
+  pci.queueFamilyIndex = ctx.queue_family();
+  VkCommandPool p = VK_NULL_HANDLE;
+  VK_CHECK(vkCreateCommandPool(dev, &pci, nullptr, &p));
+  pool = UniqueCommandPool(dev, p);
   VkCommandBufferAllocateInfo ai{VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO};
-  ai.commandPool = pool;
+  ai.commandPool = p;
   ai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
   ai.commandBufferCount = 1;
-  VK_CHECK(vkAllocateCommandBuffers(dev, &ai, &cmd_));
+  VK_CHECK(vkAllocateCommandBuffers(dev, &ai, &cmd));
+}
+
+Stream::Stream(std::shared_ptr<Context> ctx, bool profile)
+    : ctx_(std::move(ctx)), main_(*ctx_, true), profile_(profile && ctx_->info().timestamps) {
+  VkDevice dev = ctx_->device();
   VkFenceCreateInfo fci{VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
   VkFence fence = VK_NULL_HANDLE;
   VK_CHECK(vkCreateFence(dev, &fci, nullptr, &fence));
@@ -69,7 +74,7 @@ BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes, bool write) {
   KL_CHECK(range <= info.max_storage_buffer_range,
            "a tensor of {} bytes exceeds the device's maxStorageBufferRange ({} bytes)", range,
            info.max_storage_buffer_range);
-  keep_.push_back(t.buf);
+  cur_->keep.push_back(t.buf);
   BoundTensor b;
   b.binding = {buf.vk_buffer(), aligned, range, write};
   b.elem = uint32_t((first - aligned) / elem_bytes);
@@ -78,24 +83,41 @@ BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes, bool write) {
 
 // ---- recording -----------------------------------------------------------------------------
 
-void Stream::begin() {
-  if (recording_) return;
+void Stream::begin(Recording& r) {
+  if (r.open) return;
   VkCommandBufferBeginInfo bi{VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO};
-  bi.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  VK_CHECK(vkBeginCommandBuffer(cmd_, &bi));
-  if (profile_) vkCmdResetQueryPool(cmd_, queries_.get(), 0, kMaxQueries);
-  queries_used_ = 0;
-  labels_.clear();
-  recording_ = true;
+  bi.flags = r.one_time ? VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT : 0;
+  VK_CHECK(vkBeginCommandBuffer(r.cmd, &bi));
+  r.open = true;
+  if (&r == &main_) {
+    if (profile_) vkCmdResetQueryPool(r.cmd, queries_.get(), 0, kMaxQueries);
+    queries_used_ = 0;
+    labels_.clear();
+  }
+  if (r.barrier_all) {
+    // Everything submitted earlier (a replayed graph, or a graph's own previous run) is
+    // finished and made visible before this buffer's first command.
+    VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
+    mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    mb.dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
+                       VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    const VkPipelineStageFlags stages = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT;
+    vkCmdPipelineBarrier(r.cmd, stages, stages, 0, 1, &mb, 0, nullptr, 0, nullptr);
+    r.pending_writes.clear();
+    r.pending_reads.clear();
+    r.barrier_all = false;
+  }
 }
 
-void Stream::order(std::span<const Range> reads, std::span<const Range> writes) {
-  auto overlaps = [](const Range& a, const Range& b) {
+void Stream::order(std::span<const AccessRange> reads, std::span<const AccessRange> writes) {
+  std::vector<AccessRange>& pending_writes_ = cur_->pending_writes;
+  std::vector<AccessRange>& pending_reads_ = cur_->pending_reads;
+  auto overlaps = [](const AccessRange& a, const AccessRange& b) {
     return a.buffer == b.buffer && a.begin < b.end && b.begin < a.end;
   };
-  auto any_overlap = [&](std::span<const Range> xs, const std::vector<Range>& ys) {
-    for (const Range& x : xs)
-      for (const Range& y : ys)
+  auto any_overlap = [&](std::span<const AccessRange> xs, const std::vector<AccessRange>& ys) {
+    for (const AccessRange& x : xs)
+      for (const AccessRange& y : ys)
         if (overlaps(x, y)) return true;
     return false;
   };
@@ -104,12 +126,12 @@ void Stream::order(std::span<const Range> reads, std::span<const Range> writes) 
   if (raw_waw || war) {
     VkPipelineStageFlags src = 0, dst = 0;
     VkAccessFlags dst_access = 0;
-    for (const Range& r : pending_writes_) src |= r.stage;
-    for (const Range& r : pending_reads_) src |= r.stage;
-    for (const Range& r : reads) dst |= r.stage, dst_access |= r.access;
-    for (const Range& r : writes) dst |= r.stage, dst_access |= r.access;
+    for (const AccessRange& r : pending_writes_) src |= r.stage;
+    for (const AccessRange& r : pending_reads_) src |= r.stage;
+    for (const AccessRange& r : reads) dst |= r.stage, dst_access |= r.access;
+    for (const AccessRange& r : writes) dst |= r.stage, dst_access |= r.access;
     std::vector<VkBufferMemoryBarrier> barriers;
-    for (const Range& w : pending_writes_) {
+    for (const AccessRange& w : pending_writes_) {
       VkBufferMemoryBarrier b{VK_STRUCTURE_TYPE_BUFFER_MEMORY_BARRIER};
       b.srcAccessMask = w.access;
       b.dstAccessMask = dst_access;
@@ -119,7 +141,7 @@ void Stream::order(std::span<const Range> reads, std::span<const Range> writes) 
       b.size = w.end - w.begin;
       barriers.push_back(b);
     }
-    vkCmdPipelineBarrier(cmd_, src, dst, 0, 0, nullptr, uint32_t(barriers.size()), barriers.data(),
+    vkCmdPipelineBarrier(cur_->cmd, src, dst, 0, 0, nullptr, uint32_t(barriers.size()), barriers.data(),
                          0, nullptr);
     pending_writes_.clear();
     pending_reads_.clear();
@@ -129,8 +151,9 @@ void Stream::order(std::span<const Range> reads, std::span<const Range> writes) 
 }
 
 VkDescriptorSet Stream::allocate_set(VkDescriptorSetLayout layout) {
-  if (set_pool_ < sets_.size() && sets_in_pool_ == kSetsPerPool) ++set_pool_, sets_in_pool_ = 0;
-  if (set_pool_ == sets_.size()) {
+  Recording& r = *cur_;
+  if (r.set_pool < r.sets.size() && r.sets_in_pool == kSetsPerPool) ++r.set_pool, r.sets_in_pool = 0;
+  if (r.set_pool == r.sets.size()) {
     VkDescriptorPoolSize size{VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, kSetsPerPool * kMaxBindings};
     VkDescriptorPoolCreateInfo ci{VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO};
     ci.maxSets = kSetsPerPool;
@@ -138,16 +161,16 @@ VkDescriptorSet Stream::allocate_set(VkDescriptorSetLayout layout) {
     ci.pPoolSizes = &size;
     VkDescriptorPool pool = VK_NULL_HANDLE;
     VK_CHECK(vkCreateDescriptorPool(ctx_->device(), &ci, nullptr, &pool));
-    sets_.emplace_back(ctx_->device(), pool);
-    sets_in_pool_ = 0;
+    r.sets.emplace_back(ctx_->device(), pool);
+    r.sets_in_pool = 0;
   }
   VkDescriptorSetAllocateInfo ai{VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO};
-  ai.descriptorPool = sets_[set_pool_].get();
+  ai.descriptorPool = r.sets[r.set_pool].get();
   ai.descriptorSetCount = 1;
   ai.pSetLayouts = &layout;
   VkDescriptorSet set = VK_NULL_HANDLE;
   VK_CHECK(vkAllocateDescriptorSets(ctx_->device(), &ai, &set));
-  ++sets_in_pool_;
+  ++r.sets_in_pool;
   return set;
 }
 
@@ -160,11 +183,11 @@ void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const 
                gz <= info.max_group_count[2],
            "{}: grid {}x{}x{} exceeds the device limit", k.name, gx, gy, gz);
   if (gx == 0 || gy == 0 || gz == 0) return;
-  begin();
+  begin(*cur_);
 
-  std::vector<Range> reads, writes;
+  std::vector<AccessRange> reads, writes;
   for (const Binding& b : bindings) {
-    const Range r{b.buffer, b.offset, b.offset + b.range, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+    const AccessRange r{b.buffer, b.offset, b.offset + b.range, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                   VkAccessFlags(b.write ? VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_SHADER_READ_BIT)};
     (b.write ? writes : reads).push_back(r);
     // A written binding is usually also read (in-place updates): order it as both.
@@ -186,16 +209,17 @@ void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const 
   }
   vkUpdateDescriptorSets(ctx_->device(), uint32_t(w.size()), w.data(), 0, nullptr);
 
-  const bool timed = profile_ && queries_used_ + 2 <= kMaxQueries;
+  VkCommandBuffer cmd = cur_->cmd;
+  const bool timed = profile_ && !capturing() && queries_used_ + 2 <= kMaxQueries;
   if (timed)
-    vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_.get(), queries_used_);
-  vkCmdBindPipeline(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline.get());
-  vkCmdBindDescriptorSets(cmd_, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout.get(), 0, 1, &set, 0, nullptr);
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queries_.get(), queries_used_);
+  vkCmdBindPipeline(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.pipeline.get());
+  vkCmdBindDescriptorSets(cmd, VK_PIPELINE_BIND_POINT_COMPUTE, k.layout.get(), 0, 1, &set, 0, nullptr);
   if (k.push_bytes)
-    vkCmdPushConstants(cmd_, k.layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0, k.push_bytes, push);
-  vkCmdDispatch(cmd_, gx, gy, gz);
+    vkCmdPushConstants(cmd, k.layout.get(), VK_SHADER_STAGE_COMPUTE_BIT, 0, k.push_bytes, push);
+  vkCmdDispatch(cmd, gx, gy, gz);
   if (timed) {
-    vkCmdWriteTimestamp(cmd_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_.get(), queries_used_ + 1);
+    vkCmdWriteTimestamp(cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queries_.get(), queries_used_ + 1);
     queries_used_ += 2;
     labels_.emplace_back(label);
   }
@@ -204,37 +228,46 @@ void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const 
 void Stream::copy(VkBuffer src, VkDeviceSize src_off, VkBuffer dst, VkDeviceSize dst_off,
                   VkDeviceSize bytes) {
   if (bytes == 0) return;
-  begin();
-  const Range r{src, src_off, src_off + bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT};
-  const Range w{dst, dst_off, dst_off + bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
+  begin(*cur_);
+  const AccessRange r{src, src_off, src_off + bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT};
+  const AccessRange w{dst, dst_off, dst_off + bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
   order({&r, 1}, {&w, 1});
   const VkBufferCopy region{src_off, dst_off, bytes};
-  vkCmdCopyBuffer(cmd_, src, dst, 1, &region);
+  vkCmdCopyBuffer(cur_->cmd, src, dst, 1, &region);
 }
 
 // ---- submission ----------------------------------------------------------------------------
 
-void Stream::submit() {
-  if (!recording_) return;
+void Stream::end(Recording& r) {
   // Make every device write of this command buffer visible to host reads after the wait.
   VkMemoryBarrier mb{VK_STRUCTURE_TYPE_MEMORY_BARRIER};
   mb.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-  vkCmdPipelineBarrier(cmd_, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
+  vkCmdPipelineBarrier(r.cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                        VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, nullptr, 0, nullptr);
-  VK_CHECK(vkEndCommandBuffer(cmd_));
-  recording_ = false;
+  VK_CHECK(vkEndCommandBuffer(r.cmd));
+  r.open = false;
+}
+
+void Stream::submit_and_wait(VkCommandBuffer cmd) {
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
-  si.pCommandBuffers = &cmd_;
+  si.pCommandBuffers = &cmd;
   VK_CHECK(vkQueueSubmit(ctx_->queue(), 1, &si, fence_.get()));
   VkFence fence = fence_.get();
   VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence, VK_TRUE, UINT64_MAX));
   VK_CHECK(vkResetFences(ctx_->device(), 1, &fence));
-  VK_CHECK(vkResetCommandBuffer(cmd_, 0));
-  for (auto& p : sets_) VK_CHECK(vkResetDescriptorPool(ctx_->device(), p.get(), 0));
-  set_pool_ = sets_in_pool_ = 0;
-  keep_.clear();
+}
+
+void Stream::submit() {
+  KL_CHECK(!capturing(), "sync/download while a graph is being captured");
+  if (!main_.open) return;
+  end(main_);
+  submit_and_wait(main_.cmd);
+  VK_CHECK(vkResetCommandBuffer(main_.cmd, 0));
+  for (auto& p : main_.sets) VK_CHECK(vkResetDescriptorPool(ctx_->device(), p.get(), 0));
+  main_.set_pool = main_.sets_in_pool = 0;
+  main_.keep.clear();
   // Host writes before the next submission are made visible by vkQueueSubmit; device
   // writes of this submission stay pending, so the next command buffer's barriers
   // (whose first scope includes earlier submissions) still order against them.
@@ -250,6 +283,31 @@ void Stream::submit() {
       ns += double(ts[2 * i + 1] - ts[2 * i]) * ctx_->info().timestamp_period_ns;
     }
   }
+}
+
+// ---- capture and replay --------------------------------------------------------------------
+
+void Stream::begin_capture(Recording& r) {
+  KL_CHECK(!capturing(), "a capture is already in progress");
+  KL_CHECK(!r.one_time && !r.open, "begin_capture: needs a fresh reusable recording");
+  r.barrier_all = true;  // a replay may follow anything, including its own previous run
+  begin(r);
+  cur_ = &r;
+}
+
+void Stream::end_capture() {
+  KL_CHECK(capturing(), "end_capture without begin_capture");
+  end(*cur_);
+  cur_ = &main_;
+}
+
+void Stream::replay(Recording& r) {
+  KL_CHECK(!capturing(), "replay while a graph is being captured");
+  KL_CHECK(!r.one_time && !r.open, "replay: the recording is not an ended capture");
+  submit();
+  submit_and_wait(r.cmd);
+  // The stream's range tracking has not seen the replay's writes: wait for all of them.
+  main_.barrier_all = true;
 }
 
 std::string Stream::profile_report() const {

@@ -4,6 +4,13 @@
 // barrier per written range) or read (write-after-read: an execution dependency).
 // Buffers referenced by recorded work are kept alive until the work has finished.
 // Profile mode brackets every dispatch with timestamps and sums GPU time per label.
+//
+// Capture (record once, replay per token): between begin_capture(r) and end_capture() the
+// same recording goes into r, a reusable command buffer with its own descriptor sets,
+// instead of the stream's one-time buffer; replay(r) submits it after the stream's pending
+// work. A captured buffer starts with a global barrier (it may follow anything, including
+// its own previous run), and the stream's next command after a replay starts with one too,
+// since the stream's range tracking does not see what the replay wrote.
 #pragma once
 
 #include <map>
@@ -33,6 +40,34 @@ struct BoundTensor {
   uint32_t elem = 0;
 };
 
+// A range of a buffer that a recorded command touched.
+struct AccessRange {
+  VkBuffer buffer;
+  VkDeviceSize begin, end;
+  VkPipelineStageFlags stage;  // of the command that touched it
+  VkAccessFlags access;
+};
+
+// One command buffer and what it needs while it may run: descriptor sets written for its
+// dispatches, the buffers they reference, and the ranges written and read since its last
+// barrier. Made by the Stream (its own one-time buffer) or for a captured graph (reusable).
+struct Recording {
+  Recording(const Context& ctx, bool one_time);
+  ~Recording() = default;
+  Recording(const Recording&) = delete;
+  Recording& operator=(const Recording&) = delete;
+
+  UniqueCommandPool pool;                     // owned
+  VkCommandBuffer cmd = VK_NULL_HANDLE;       // owned by pool
+  bool one_time = true;                       // re-recorded after every submission
+  bool open = false;                          // between vkBegin- and vkEndCommandBuffer
+  bool barrier_all = false;                   // the next command waits for all earlier work
+  std::vector<UniqueDescriptorPool> sets;     // owned; a one-time buffer resets them
+  size_t set_pool = 0, sets_in_pool = 0;
+  std::vector<AccessRange> pending_writes, pending_reads;  // since the last barrier
+  std::vector<std::shared_ptr<const void>> keep;           // shared: alive while it may run
+};
+
 class Stream {
  public:
   Stream(std::shared_ptr<Context> ctx, bool profile);
@@ -49,35 +84,35 @@ class Stream {
   // Buffer copies (staging), ordered against compute in both directions.
   void copy(VkBuffer src, VkDeviceSize src_off, VkBuffer dst, VkDeviceSize dst_off,
             VkDeviceSize bytes);
-  void keep_alive(std::shared_ptr<const void> p) { keep_.push_back(std::move(p)); }
+  void keep_alive(std::shared_ptr<const void> p) { cur_->keep.push_back(std::move(p)); }
 
-  bool empty() const { return !recording_; }
+  bool empty() const { return !main_.open; }
   // Ends the command buffer (making every write visible to the host), submits it, waits,
   // and releases what the work held. No-op when nothing was recorded.
   void submit();
+
+  // Records into `r` (a reusable Recording, not yet begun) until end_capture(), which ends
+  // it. No timestamps are taken inside a capture.
+  void begin_capture(Recording& r);
+  void end_capture();
+  bool capturing() const { return cur_ != &main_; }
+  // Submits the stream's pending work, then the ended capture `r`, and waits for both.
+  void replay(Recording& r);
+
   std::string profile_report() const;
 
  private:
-  struct Range {
-    VkBuffer buffer;
-    VkDeviceSize begin, end;
-    VkPipelineStageFlags stage;  // of the command that touched it
-    VkAccessFlags access;
-  };
-  void begin();
+  void begin(Recording& r);
+  void end(Recording& r);  // host-read barrier, vkEndCommandBuffer
+  void submit_and_wait(VkCommandBuffer cmd);
   // Inserts the barrier a command with these reads and writes needs, then records them.
-  void order(std::span<const Range> reads, std::span<const Range> writes);
+  void order(std::span<const AccessRange> reads, std::span<const AccessRange> writes);
   VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
 
   std::shared_ptr<Context> ctx_;              // shared: the device outlives the stream
-  UniqueCommandPool pool_;                    // owned
-  VkCommandBuffer cmd_ = VK_NULL_HANDLE;      // owned by pool_
   UniqueFence fence_;                         // owned
-  std::vector<UniqueDescriptorPool> sets_;    // owned; reset after each submit
-  size_t set_pool_ = 0, sets_in_pool_ = 0;
-  bool recording_ = false;
-  std::vector<Range> pending_writes_, pending_reads_;   // since the last barrier
-  std::vector<std::shared_ptr<const void>> keep_;       // shared: alive until submit()
+  Recording main_;                            // owned: the stream's one-time buffer
+  Recording* cur_ = &main_;                   // borrowed: main_, or a capture's recording
   // profiling
   bool profile_ = false;
   UniqueQueryPool queries_;                   // owned

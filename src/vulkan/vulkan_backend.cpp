@@ -34,6 +34,10 @@ VulkanBackend::VulkanBackend(const VulkanOptions& options)
 
 VulkanBackend::~VulkanBackend() {
   const int before = ctx_->validation_count();
+  if (capture_) {  // an exception interrupted a capture: drop it
+    stream_->end_capture();
+    capture_.reset();
+  }
   try {
     stream_->submit();
   } catch (const std::exception& e) {
@@ -69,6 +73,7 @@ void VulkanBackend::upload(const Tensor& dst, const void* src) {
   KL_CHECK(dst.contiguous() || dtype_is_quantized(dst.dtype), "upload into a strided tensor");
   const size_t bytes = dst.span_bytes();
   if (bytes == 0) return;
+  if (capture_) return upload_captured(dst, src, bytes);
   DeviceBuffer& buf = device_buffer(dst);
   if (buf.host()) {
     // Enqueued work may still read or write these bytes: finish it first.
@@ -85,6 +90,7 @@ void VulkanBackend::upload(const Tensor& dst, const void* src) {
 }
 
 void VulkanBackend::download(const Tensor& src, void* dst) {
+  KL_CHECK(!capture_, "download while a graph is being captured");
   const size_t span = src.span_bytes();
   if (span == 0) return;
   DeviceBuffer& buf = device_buffer(src);
@@ -153,6 +159,9 @@ void VulkanBackend::kl_reduce(const Tensor& teacher, const Tensor& student, cons
   vk::kl_reduce(*this, teacher, student, targets, out);
 }
 void VulkanBackend::argmax(const Tensor& logits, const Tensor& out) { vk::argmax(*this, logits, out); }
+void VulkanBackend::topk(const Tensor& logits, const Tensor& values, const Tensor& indices) {
+  vk::topk(*this, logits, values, indices);
+}
 Weight VulkanBackend::quantize_weight(const Weight& src, DType type) {
   return vk::quantize_weight(*this, src, type);
 }

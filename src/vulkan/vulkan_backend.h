@@ -1,7 +1,7 @@
 // The Vulkan Backend: memory and transfers here, each op in src/vulkan/<op>.cpp.
 //
 // Owns (in destruction order, last first): the Context (instance, device), the Allocator,
-// the PipelineCache and the Stream. Buffers handed out hold the Allocator (and through it
+// the PipelineCache, the Stream and, while one is open, a capture (VulkanGraph). Buffers handed out hold the Allocator (and through it
 // the Context) by shared_ptr, so tensors may outlive the backend object.
 #pragma once
 
@@ -13,6 +13,7 @@
 #include "kllens/error.h"
 #include "kllens/vulkan.h"
 #include "vulkan/context.h"
+#include "vulkan/graph.h"
 #include "vulkan/memory.h"
 #include "vulkan/pipeline.h"
 #include "vulkan/stream.h"
@@ -53,6 +54,11 @@ class VulkanBackend final : public Backend {
                  const Tensor& out) override;
   void argmax(const Tensor& logits, const Tensor& out) override;
   Weight quantize_weight(const Weight& src, DType type) override;
+  void topk(const Tensor& logits, const Tensor& values, const Tensor& indices) override;
+  // Capture and replay (src/vulkan/graph.cpp).
+  bool begin_capture() override;
+  std::unique_ptr<Graph> end_capture() override;
+  void replay(Graph& graph) override;
 
   // For the op launchers.
   const DeviceInfo& info() const { return ctx_->info(); }
@@ -71,6 +77,9 @@ class VulkanBackend final : public Backend {
   std::shared_ptr<Allocator> allocator_;     // shared with every DeviceBuffer
   std::unique_ptr<PipelineCache> pipelines_; // owned
   std::unique_ptr<Stream> stream_;           // owned
+  std::unique_ptr<VulkanGraph> capture_;     // owned while a capture is open
+
+  void upload_captured(const Tensor& dst, const void* src, size_t bytes);
 };
 
 // ---- op launchers (one file each) --------------------------------------------------------
@@ -93,6 +102,7 @@ void silu_mul(VulkanBackend& vb, const Tensor& gate, const Tensor& up, const Ten
 void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, const Tensor& targets,
                const Tensor& out);
 void argmax(VulkanBackend& vb, const Tensor& logits, const Tensor& out);
+void topk(VulkanBackend& vb, const Tensor& logits, const Tensor& values, const Tensor& indices);
 Weight quantize_weight(VulkanBackend& vb, const Weight& src, DType type);
 
 // Shared launcher checks: a plain-typed 2-D view with these rows and columns.

@@ -1,0 +1,46 @@
+// topk: the k largest entries of each row, best first (ties → lower index, NaN last);
+// logits F32 [n, V] (strided rows), values F32 [n, k], indices I32 [n, k] (contiguous).
+// One workgroup per row (shaders/topk.comp); rows beyond maxComputeWorkGroupCount[0] run
+// in several dispatches.
+#include "shaders/topk.h"
+#include "vulkan/vulkan_backend.h"
+
+namespace kllens::vk {
+
+using shader::TopkPush;
+
+void topk(VulkanBackend& vb, const Tensor& logits, const Tensor& values, const Tensor& indices) {
+  const int64_t n = logits.rows(), V = logits.cols(), k = values.cols();
+  check_view(logits, "topk: logits", DType::F32, n, V);
+  KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "topk: {} columns", V);
+  KL_CHECK(k >= 1 && k <= V, "topk: k = {} outside [1, {}]", k, V);
+  check_view(values, "topk: values", DType::F32, n, k);
+  KL_CHECK(values.contiguous(), "topk: values must be contiguous");
+  KL_CHECK(!indices.empty() && indices.dtype == DType::I32 && indices.numel() == n * k &&
+               indices.contiguous(),
+           "topk: indices must be a contiguous I32 [{}, {}] tensor", n, k);
+  if (n == 0) return;
+  const uint32_t wg = vb.reduction_wg();
+  const Kernel& kern = vb.pipelines().get("topk", 3, sizeof(TopkPush), {wg});
+  const int64_t max_rows = vb.info().max_group_count[0];
+  const Tensor vflat = values.reshape({n * k}), iflat = indices.reshape({n * k});
+  auto rows_of = [&](const Tensor& flat, int64_t r0, int64_t nr) {
+    Tensor t = flat;
+    t.offset += size_t(r0 * k) * 4;
+    t.shape = {nr * k};
+    t.row_stride = nr * k;
+    return t;
+  };
+  for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
+    const int64_t nr = std::min(max_rows, n - r0);
+    const BoundTensor bx = vb.stream().bind(logits.slice_rows(r0, nr), 4, false),
+                      bv = vb.stream().bind(rows_of(vflat, r0, nr), 4, true),
+                      bi = vb.stream().bind(rows_of(iflat, r0, nr), 4, true);
+    const TopkPush p{u32(V, "V"), u32(k, "k"), bx.elem, u32(logits.row_stride, "logits stride"),
+                     bv.elem, bi.elem};
+    const Binding bind[] = {bx.binding, bv.binding, bi.binding};
+    vb.stream().dispatch(kern, bind, &p, uint32_t(nr), 1, 1, "topk");
+  }
+}
+
+}  // namespace kllens::vk
