@@ -1,6 +1,9 @@
-// kllens generate MODEL --prompt TEXT -n N [--temperature --top-k --top-p --seed]
+// kllens generate MODEL --prompt TEXT -n N [--temperature --top-k --top-p --seed] [--no-replay]
 // Prefills the prompt, then decodes one token at a time with the recurrent state and
-// streams the text. Greedy unless --temperature > 0.
+// streams the text. Greedy unless --temperature > 0. Decode steps replay a recorded step
+// where the backend and model allow (kllens/decode.h). With --top-k and a temperature the
+// k candidates are chosen on the backend (Backend::topk), so only 2k numbers per token
+// come back to the host instead of the whole vocabulary.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -8,6 +11,7 @@
 #include <cstdio>
 
 #include "common.h"
+#include "kllens/decode.h"
 #include "kllens/error.h"
 #include "kllens/sampling.h"
 
@@ -20,7 +24,7 @@ struct GenerateArgs {
   bool print_ids = false;
   int64_t n = 32, ctx = 2048;
   SamplingParams sampling;
-  bool ignore_eos = false;
+  bool ignore_eos = false, no_replay = false;
   BackendOption backend;
 };
 
@@ -50,18 +54,35 @@ void run_generate(const GenerateArgs& a) {
   be->download(logits.slice_rows(int64_t(prompt.size()) - 1, 1), last.data());
   const auto t1 = std::chrono::steady_clock::now();
   const Tensor step_logits = logits.slice_rows(0, 1);
+  Decoder decode(*model, *state, step_logits, !a.no_replay);
+  // Top-k candidates on the backend: [1, k] values and ids.
+  const int64_t k = sampler.uses_topk() ? std::min<int64_t>(sampler.top_k(), V) : 0;
+  Tensor top_values, top_ids;
+  std::vector<float> kv(static_cast<size_t>(k));
+  std::vector<int32_t> ki(static_cast<size_t>(k));
+  if (k > 0) top_values = be->alloc(DType::F32, {1, k}), top_ids = be->alloc(DType::I32, {1, k});
+  auto choose = [&](const Tensor& row, bool on_host) {
+    if (k == 0 || on_host) return sampler.next(last.data(), V);
+    be->topk(row, top_values, top_ids);
+    be->download(top_values, kv.data());
+    be->download(top_ids, ki.data());
+    return sampler.next_topk(kv.data(), ki.data(), k);
+  };
   std::vector<int32_t> out_ids;
   int64_t generated = 0;
+  bool first = true;
   while (generated < steps) {
-    const int32_t next = sampler.next(last.data(), V);
+    // The prompt's last row is already on the host; later rows are chosen on the backend.
+    const int32_t next = choose(step_logits, first);
+    first = false;
     if (!a.ignore_eos && tok->eos_id() && next == *tok->eos_id()) break;
     out_ids.push_back(next);
     const std::string piece = decoder.push(next);
     std::fwrite(piece.data(), 1, piece.size(), stdout);
     std::fflush(stdout);
     if (++generated == steps) break;
-    model->forward({next}, 1, 1, *state, step_logits);
-    be->download(step_logits, last.data());
+    decode.step(next);
+    if (k == 0) be->download(step_logits, last.data());
   }
   const std::string rest = decoder.flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
@@ -70,9 +91,10 @@ void run_generate(const GenerateArgs& a) {
   const auto t2 = std::chrono::steady_clock::now();
   const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
   const double decode_s = std::chrono::duration<double>(t2 - t1).count();
-  std::fprintf(stderr, "prompt %zu tokens in %.3f s (%.1f tok/s); %lld tokens generated (%.1f tok/s) on %s\n",
+  std::fprintf(stderr, "prompt %zu tokens in %.3f s (%.1f tok/s); %lld tokens generated (%.1f tok/s, %s) on %s\n",
                prompt.size(), prefill_s, double(prompt.size()) / prefill_s, (long long)generated,
-               generated > 0 ? double(generated) / decode_s : 0.0, be->name().c_str());
+               generated > 0 ? double(generated) / decode_s : 0.0,
+               decode.replaying() ? "replayed steps" : "direct steps", be->name().c_str());
 }
 
 }  // namespace
@@ -92,6 +114,7 @@ void register_generate(CLI::App& app) {
   cmd->add_option("--top-p", a->sampling.top_p, "Nucleus probability mass")->capture_default_str()->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--seed", a->sampling.seed, "Sampling seed")->capture_default_str();
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep going after the end-of-text token");
+  cmd->add_flag("--no-replay", a->no_replay, "Run every decode step directly instead of replaying a recorded one");
   a->backend.add_to(cmd);
   cmd->callback([a, text, ids] {
     if (text->count() == 0 && ids->count() == 0) fail("generate: give --prompt or --prompt-ids");
