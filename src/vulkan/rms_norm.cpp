@@ -23,7 +23,11 @@ void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Ten
   const int64_t max_rows = vb.info().max_group_count[0];
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
     const int64_t nr = std::min(max_rows, n - r0);
-    const BoundTensor bx = vb.stream().bind(x.slice_rows(r0, nr), 4, delta != nullptr);
+    // Binding 0 is bound as written even without delta: the shader's store to it sits
+    // behind the ADD specialization constant, so it stays in the module and the validation
+    // layer counts binding 0 as written; ordering it as a read only (no barrier after an
+    // earlier read of x, e.g. a hook's copy of the residual) is a WAR hazard to it.
+    const BoundTensor bx = vb.stream().bind(x.slice_rows(r0, nr), 4, true);
     // Without delta, binding 1 (unused) aliases x read-only.
     const BoundTensor bd = vb.stream().bind((delta ? *delta : x).slice_rows(r0, nr), 4, false);
     const BoundTensor bw = vb.stream().bind(w, 4, false);
