@@ -1,8 +1,10 @@
 #version 450
 // kl_reduce: per token r, one pass over the vocabulary comparing teacher logits zt with
 // student logits zs (p = softmax(zt), q = softmax(zs)); out[r, :] (kKlStats = 8) =
-//   { KL(p‖q), KL(q‖p), −log p[y], −log q[y], Σ(zs−zt)², Σ zt², argmax zs == argmax zt, 0 }
-// with y = targets[r] (y < 0, or y ≥ V: both CE columns 0).
+//   { KL(p‖q), KL(q‖p), −log p[y], −log q[y], Σ(zs−zt)², Σ zt², argmax zs == argmax zt, ΔCE }
+// with y = targets[r] (y < 0, or y ≥ V: the three CE columns 0) and ΔCE = −log q[y] + log p[y]
+// = log E_p[e^d] − d[y], taken from the cancellation-free log E_p[e^d] = log1p(x0 + x2)
+// (below) rather than as the difference of the two CE columns.
 //
 // Precision (all fp32). The textbook form KL(p‖q) = E_p[zt−zs] − (lse_t − lse_s) subtracts
 // two O(|zs−zt|) numbers to get an O(|zs−zt|²) one: fp32 log-sum-exps (error ~1e-6 at
@@ -145,12 +147,16 @@ void main() {
     o[orow + 0] = side_kl(t, L);
     o[orow + 1] = side_kl(s, -L);
     const int y = tgt[p.y_off + r];
-    o[orow + 2] = y >= 0 && uint(y) < p.V ? (t.m - zt[tr + uint(y)]) + log(t.W) : 0.0;
-    o[orow + 3] = y >= 0 && uint(y) < p.V ? (s.m - zs[sr + uint(y)]) + log(s.W) : 0.0;
+    const bool has_y = y >= 0 && uint(y) < p.V;
+    const float zty = has_y ? zt[tr + uint(y)] : 0.0, zsy = has_y ? zs[sr + uint(y)] : 0.0;
+    o[orow + 2] = has_y ? (t.m - zty) + log(t.W) : 0.0;
+    o[orow + 3] = has_y ? (s.m - zsy) + log(s.W) : 0.0;
     o[orow + 4] = sums[0].x;
     o[orow + 5] = sums[0].y;
     const uint it = t.idx == kNone ? 0u : t.idx, is = s.idx == kNone ? 0u : s.idx;
     o[orow + 6] = it == is ? 1.0 : 0.0;
-    o[orow + 7] = 0.0;
+    const float yt = (t.E0 + t.E2) / t.W;  // E_p[e^d] − 1
+    const float Lp = abs(yt) < 0.25 ? yt + log1pmx(yt) : L;
+    o[orow + 7] = has_y ? Lp - ((zsy - zty) - c) : 0.0;
   }
 }

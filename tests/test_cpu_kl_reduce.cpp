@@ -45,6 +45,7 @@ Row plain(const float* zt, const float* zs, int64_t V, int32_t target) {
   r[2] = target >= 0 ? lt - zt[target] : 0;
   r[3] = target >= 0 ? ls - zs[target] : 0;
   r[6] = at == as ? 1 : 0;
+  r[7] = r[3] - r[2];
   return r;
 }
 

@@ -32,7 +32,7 @@ void kl_finish_row(const KlAccum& t, const KlAccum& s, double sq, double tt, con
   out[4] = float(sq);
   out[5] = float(tt);
   out[6] = t.arg == s.arg ? 1.0f : 0.0f;
-  out[7] = 0.0f;
+  out[7] = target >= 0 ? float((double(zt[target]) - double(zs[target])) - c) : 0.0f;
 }
 
 void kl_reduce_ref(const Tensor& teacher, const Tensor& student, const Tensor& targets,

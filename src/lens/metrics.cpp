@@ -24,7 +24,7 @@ ProbeMetrics metrics_from_stats(const float* stats, int64_t windows, int64_t T, 
       const float* s = stats + (w * T + t) * kKlStats;
       kl_ts += s[0];
       kl_st += s[1];
-      if (t < T - 1) ce += double(s[3]) - double(s[2]);  // positions 0..T-2 predict 1..T-1
+      if (t < T - 1) ce += double(s[7]);  // positions 0..T-2 predict 1..T-1
       sq += s[4];
       tt += s[5];
       top1 += s[6];
