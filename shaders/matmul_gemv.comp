@@ -1,8 +1,19 @@
 #version 450
 // matmul, GEMV form (few rows of x): out[r, j] = Σ_k x[r, k] · W[j, k] (+ bias[j]).
 // Workgroup (j0 .. j0+ROWS, r): each thread sums a strided subset of k for ROWS weight rows
-// in fp32, then a shared-memory tree reduction per row. Weights converted exactly to fp32.
+// in fp32, then the workgroup reduces per row. Weights converted exactly to fp32.
+//
+// The reduction, by variant: a shared-memory tree (plain), or with -DSUBGROUP_REDUCE=1
+// (devices with subgroup arithmetic) one subgroupAdd per row and a sum of the per-subgroup
+// partials in subgroup order: one barrier instead of log2(WG). Both are fp32 and
+// deterministic; they differ only in summation order.
 #extension GL_GOOGLE_include_directive : require
+#ifndef SUBGROUP_REDUCE
+#define SUBGROUP_REDUCE 0
+#endif
+#if SUBGROUP_REDUCE
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
 #include "common.h"
 #include "matmul.h"
 
@@ -31,6 +42,16 @@ void main() {
       acc[i] += xv * weight_at(p.w_off + j * p.w_stride, k, j);
     }
   }
+#if SUBGROUP_REDUCE
+  for (uint i = 0; i < ROWS; ++i) {
+    const float s = subgroupAdd(acc[i]);
+    if (subgroupElect()) red[i * WG + gl_SubgroupID] = s;
+  }
+  barrier();
+  if (tid < ROWS && j0 + tid < p.N) {
+    float v = 0.0;
+    for (uint g = 0; g < gl_NumSubgroups; ++g) v += red[tid * WG + g];
+#else
   for (uint i = 0; i < ROWS; ++i) red[i * WG + tid] = acc[i];
   barrier();
   for (uint s = WG / 2; s > 0; s >>= 1) {
@@ -40,6 +61,7 @@ void main() {
   }
   if (tid < ROWS && j0 + tid < p.N) {
     float v = red[tid * WG];
+#endif
     if (p.has_bias != 0) v += bias[p.b_off + j0 + tid];
     o[p.out_off + r * p.out_stride + j0 + tid] = v;
   }

@@ -8,6 +8,9 @@
 //   KLLENS_VULKAN_PROFILE=1       per-kernel GPU timestamps (vulkan_profile_report)
 //   KLLENS_VULKAN_FORCE_STAGING=1 upload/download through staging buffers even on unified
 //                                 memory (tests the discrete-GPU path)
+//   KLLENS_VULKAN_SUBGROUP=N      subgroup size required of GEMV and row reductions (0: the
+//                                 driver's; default 16 on Intel, none elsewhere but CPU devices)
+//   KLLENS_VULKAN_SUBGROUP_REDUCE=0  GEMV reduces through shared memory only, not subgroupAdd
 #pragma once
 
 #include <memory>

@@ -16,7 +16,7 @@ void argmax(VulkanBackend& vb, const Tensor& logits, const Tensor& out) {
   KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "argmax: {} columns", V);
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& k = vb.pipelines().get("argmax", 2, sizeof(ArgmaxPush), {wg});
+  const Kernel& k = vb.pipelines().get("argmax", 2, sizeof(ArgmaxPush), {wg}, vb.reduction_subgroup());
   const int64_t max_rows = vb.info().max_group_count[0];
   const Tensor flat = out.reshape({n});
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {

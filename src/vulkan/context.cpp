@@ -283,6 +283,9 @@ Context::Context(int device_index, bool validation)
     info_.fp16_arith = f12.shaderFloat16;
     info_.int8_arith = f12.shaderInt8;
     info_.subgroup_size_control = v13 && f13.subgroupSizeControl;
+    info_.required_subgroup_compute =
+        info_.subgroup_size_control && (p13.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT);
+    info_.max_workgroup_subgroups = v13 ? p13.maxComputeWorkgroupSubgroups : 0;
     info_.compute_full_subgroups = v13 && f13.computeFullSubgroups;
     info_.integer_dot_product = v13 && f13.shaderIntegerDotProduct;
 

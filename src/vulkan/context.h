@@ -27,6 +27,8 @@ struct DeviceInfo {
   uint32_t subgroup_size = 0, min_subgroup_size = 0, max_subgroup_size = 0;
   bool subgroup_arithmetic = false;       // subgroupAdd etc. in compute
   bool subgroup_size_control = false, compute_full_subgroups = false;
+  bool required_subgroup_compute = false; // requiredSubgroupSizeStages has compute
+  uint32_t max_workgroup_subgroups = 0;   // maxComputeWorkgroupSubgroups (Vulkan 1.3)
   // arithmetic and storage types
   bool fp16_arith = false, int8_arith = false;
   bool storage16 = false, storage8 = false;

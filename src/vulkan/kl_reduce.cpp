@@ -20,7 +20,7 @@ void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, 
   KL_CHECK(V >= 1, "kl_reduce: empty vocabulary");
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& k = vb.pipelines().get("kl_reduce", 4, sizeof(KlReducePush), {wg});
+  const Kernel& k = vb.pipelines().get("kl_reduce", 4, sizeof(KlReducePush), {wg}, vb.reduction_subgroup());
   const int64_t max_rows = vb.info().max_group_count[0];
   const Tensor flat = targets.reshape({n});
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {

@@ -47,14 +47,17 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
   if (!w.bias.empty()) check_view(w.bias, "matmul: bias", DType::F32, 1, N);
   check_view(out, "matmul: out", DType::F32, n, N);
   const bool gemv = n <= kGemvMaxRows;
-  const std::string name = variant(w.w.dtype, gemv);
+  // GEMV reduces with subgroupAdd where the device has subgroup arithmetic (*_sg), in the
+  // subgroup size the backend picked for reductions.
+  const std::string name = variant(w.w.dtype, gemv) + (gemv && vb.subgroup_reduce() ? "_sg" : "");
   KL_CHECK((w.w.dtype != DType::F16 && w.w.dtype != DType::BF16) || vb.info().storage16,
            "matmul: {} needs 16-bit storage", dtype_name(w.w.dtype));
   if (n == 0 || N == 0) return;
 
   const uint32_t wg = vb.elementwise_wg();
   const uint32_t nbind = per_row ? 5 : 4;  // + the scales of Q8_C / Q4_C
-  const Kernel& k = gemv ? vb.pipelines().get(name, nbind, sizeof(MatmulPush), {wg, kGemvRows})
+  const Kernel& k = gemv ? vb.pipelines().get(name, nbind, sizeof(MatmulPush), {wg, kGemvRows},
+                                              vb.reduction_subgroup())
                          : vb.pipelines().get(name, nbind, sizeof(MatmulPush), {});
   // Weight offsets and strides: elements for plain types, bytes for quantised ones.
   const size_t esz = quant ? 1 : dtype_size(w.w.dtype);

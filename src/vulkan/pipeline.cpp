@@ -1,6 +1,7 @@
 // Pipeline creation, the on-disk pipeline cache and the SPIR-V interface check.
 #include "vulkan/pipeline.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -128,9 +129,10 @@ PipelineCache::~PipelineCache() {
 // ---- pipelines -----------------------------------------------------------------------------
 
 const Kernel& PipelineCache::get(const std::string& variant, uint32_t bindings, uint32_t push_bytes,
-                                 const std::vector<uint32_t>& spec) {
+                                 const std::vector<uint32_t>& spec, uint32_t subgroup_size) {
   std::string key = variant;
   for (uint32_t s : spec) key += fmt::format(":{}", s);
+  if (subgroup_size) key += fmt::format("@{}", subgroup_size);
   std::lock_guard lock(mutex_);
   if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
 
@@ -150,6 +152,7 @@ const Kernel& PipelineCache::get(const std::string& variant, uint32_t bindings, 
   k->bindings = bindings;
   k->push_bytes = push_bytes;
   k->spec = spec;
+  k->subgroup_size = subgroup_size;
 
   std::vector<VkDescriptorSetLayoutBinding> lb(bindings);
   for (uint32_t i = 0; i < bindings; ++i)
@@ -187,6 +190,23 @@ const Kernel& PipelineCache::get(const std::string& variant, uint32_t bindings, 
   pci.stage.module = sm;
   pci.stage.pName = "main";
   pci.stage.pSpecializationInfo = spec.empty() ? nullptr : &si;
+  VkPipelineShaderStageRequiredSubgroupSizeCreateInfo required{
+      VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO};
+  if (subgroup_size) {
+    const DeviceInfo& info = ctx_->info();
+    KL_CHECK(info.required_subgroup_compute && subgroup_size >= info.min_subgroup_size &&
+                 subgroup_size <= info.max_subgroup_size && (subgroup_size & (subgroup_size - 1)) == 0,
+             "{}: subgroup size {} is not available (size control {}, range [{}, {}])", variant,
+             subgroup_size, info.required_subgroup_compute, info.min_subgroup_size, info.max_subgroup_size);
+    KL_CHECK(!spec.empty() && spec[0] % subgroup_size == 0 &&
+                 spec[0] / subgroup_size <= std::max<uint32_t>(info.max_workgroup_subgroups, 1),
+             "{}: workgroup size {} does not split into subgroups of {}", variant,
+             spec.empty() ? 0 : spec[0], subgroup_size);
+    required.requiredSubgroupSize = subgroup_size;
+    pci.stage.pNext = &required;
+    // Full subgroups: every subgroup has exactly subgroup_size invocations.
+    if (info.compute_full_subgroups) pci.stage.flags |= VK_PIPELINE_SHADER_STAGE_CREATE_REQUIRE_FULL_SUBGROUPS_BIT;
+  }
   pci.layout = pl;
   VkPipeline pipe = VK_NULL_HANDLE;
   VK_CHECK(vkCreateComputePipelines(dev, cache_.get(), 1, &pci, nullptr, &pipe));

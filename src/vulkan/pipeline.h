@@ -23,6 +23,7 @@ struct Kernel {
   uint32_t bindings = 0;            // storage buffers 0..bindings-1
   uint32_t push_bytes = 0;
   std::vector<uint32_t> spec;       // specialization constants, ids 0..n-1
+  uint32_t subgroup_size = 0;       // required subgroup size (full subgroups), 0 = driver's
   UniqueSetLayout set_layout;       // owned
   UniquePipelineLayout layout;      // owned
   UniquePipeline pipeline;          // owned
@@ -43,8 +44,10 @@ class PipelineCache {
   PipelineCache& operator=(const PipelineCache&) = delete;
 
   // The pipeline of `variant` with these specialization constants (created on first use).
+  // subgroup_size > 0 requires that subgroup size (VK_EXT_subgroup_size_control, core in
+  // Vulkan 1.3) with full subgroups; spec[0], the workgroup size, must be a multiple of it.
   const Kernel& get(const std::string& variant, uint32_t bindings, uint32_t push_bytes,
-                    const std::vector<uint32_t>& spec);
+                    const std::vector<uint32_t>& spec, uint32_t subgroup_size = 0);
 
  private:
   std::string cache_path() const;

@@ -18,7 +18,8 @@ void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Ten
   check_view(out, "rms_norm: out", DType::F32, n, H);
   if (n == 0 || H == 0) return;
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& k = vb.pipelines().get("rms_norm", 4, sizeof(RmsNormPush), {wg, delta ? 1u : 0u});
+  const Kernel& k = vb.pipelines().get("rms_norm", 4, sizeof(RmsNormPush), {wg, delta ? 1u : 0u},
+                                      vb.reduction_subgroup());
   const char* label = delta ? "add_rms_norm" : "rms_norm";
   const int64_t max_rows = vb.info().max_group_count[0];
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {

@@ -23,7 +23,8 @@ void rms_norm_gated(VulkanBackend& vb, const Tensor& y, const Tensor& z, const T
   const int64_t ngroups = I / group_size;
   KL_CHECK(ngroups <= int64_t(vb.info().max_group_count[0]), "rms_norm_gated: {} groups", ngroups);
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& k = vb.pipelines().get("rms_norm_gated", 4, sizeof(RmsNormGatedPush), {wg});
+  const Kernel& k = vb.pipelines().get("rms_norm_gated", 4, sizeof(RmsNormGatedPush), {wg},
+                                      vb.reduction_subgroup());
   const int64_t max_rows = vb.info().max_group_count[1];
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
     const int64_t nr = std::min(max_rows, n - r0);

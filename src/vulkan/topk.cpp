@@ -21,7 +21,7 @@ void topk(VulkanBackend& vb, const Tensor& logits, const Tensor& values, const T
            "topk: indices must be a contiguous I32 [{}, {}] tensor", n, k);
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& kern = vb.pipelines().get("topk", 3, sizeof(TopkPush), {wg});
+  const Kernel& kern = vb.pipelines().get("topk", 3, sizeof(TopkPush), {wg}, vb.reduction_subgroup());
   const int64_t max_rows = vb.info().max_group_count[0];
   const Tensor vflat = values.reshape({n * k}), iflat = indices.reshape({n * k});
   auto rows_of = [&](const Tensor& flat, int64_t r0, int64_t nr) {

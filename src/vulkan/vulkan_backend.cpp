@@ -22,13 +22,42 @@ uint32_t pow2_at_least(uint32_t v, uint32_t floor) {
   while (p < v || p < floor) p <<= 1;
   return p;
 }
+
+// The subgroup size to require for GEMV and row reductions:
+//   $KLLENS_VULKAN_SUBGROUP=N   N (0: none); an unavailable size is an error;
+//   Intel (Xe2)                 16, where the driver's default is 32: llama.cpp measured its
+//                               GEMV faster in SIMD16 (fewer registers per thread);
+//   a CPU device (lavapipe)     its only width: a no-op that keeps this path under test;
+//   otherwise                   none: the driver picks (e.g. wave32/wave64 on AMD).
+uint32_t pick_subgroup(const DeviceInfo& info) {
+  if (const char* v = std::getenv("KLLENS_VULKAN_SUBGROUP"); v && *v) {
+    const uint32_t n = uint32_t(std::strtoul(v, nullptr, 10));
+    KL_CHECK(n == 0 || (info.required_subgroup_compute && n >= info.min_subgroup_size &&
+                        n <= info.max_subgroup_size && (n & (n - 1)) == 0),
+             "KLLENS_VULKAN_SUBGROUP={}: the device offers {} (size control {})", v,
+             info.required_subgroup_compute
+                 ? fmt::format("[{}, {}]", info.min_subgroup_size, info.max_subgroup_size)
+                 : std::string("no choice"),
+             info.required_subgroup_compute);
+    return n;
+  }
+  if (!info.required_subgroup_compute) return 0;
+  const bool has16 = info.min_subgroup_size <= 16 && 16 <= info.max_subgroup_size;
+  if (info.vendor_id == 0x8086 && has16) return 16;
+  if (info.type == VK_PHYSICAL_DEVICE_TYPE_CPU) return info.subgroup_size;
+  return 0;
+}
 }  // namespace
 
 VulkanBackend::VulkanBackend(const VulkanOptions& options)
     : ctx_(std::make_shared<Context>(options.device_index, options.validation)),
       allocator_(std::make_shared<Allocator>(ctx_)),
       pipelines_(std::make_unique<PipelineCache>(ctx_)),
-      stream_(std::make_unique<Stream>(ctx_, options.profile || env_flag("KLLENS_VULKAN_PROFILE"))) {
+      stream_(std::make_unique<Stream>(ctx_, options.profile || env_flag("KLLENS_VULKAN_PROFILE"))),
+      reduction_subgroup_(pick_subgroup(ctx_->info())) {
+  // $KLLENS_VULKAN_SUBGROUP_REDUCE=0 keeps GEMV on the shared-memory tree (for comparison).
+  const char* sr = std::getenv("KLLENS_VULKAN_SUBGROUP_REDUCE");
+  subgroup_reduce_ = info().subgroup_arithmetic && !(sr && std::strcmp(sr, "0") == 0);
   ctx_->check_validation("device creation");
 }
 
@@ -54,8 +83,10 @@ VulkanBackend::~VulkanBackend() {
 
 std::string VulkanBackend::name() const { return "vulkan: " + ctx_->info().name; }
 
-uint32_t VulkanBackend::elementwise_wg() const { return pow2_at_least(info().subgroup_size, 64); }
-uint32_t VulkanBackend::reduction_wg() const { return pow2_at_least(info().subgroup_size, 128); }
+// Multiples of the largest subgroup the device may use, so that a required subgroup size
+// always divides them.
+uint32_t VulkanBackend::elementwise_wg() const { return pow2_at_least(info().max_subgroup_size, 64); }
+uint32_t VulkanBackend::reduction_wg() const { return pow2_at_least(info().max_subgroup_size, 128); }
 
 // ---- memory --------------------------------------------------------------------------------
 

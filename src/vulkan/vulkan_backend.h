@@ -68,6 +68,11 @@ class VulkanBackend final : public Backend {
   // a power of two, a multiple of the subgroup size.
   uint32_t elementwise_wg() const;
   uint32_t reduction_wg() const;
+  // The subgroup size GEMV and the row reductions require (PipelineCache::get), 0 for the
+  // driver's choice; and whether GEMV reduces with subgroupAdd (its *_sg variants).
+  // Picked once per device in vulkan_backend.cpp (pick_subgroup).
+  uint32_t reduction_subgroup() const { return reduction_subgroup_; }
+  bool subgroup_reduce() const { return subgroup_reduce_; }
 
   const Context& context() const { return *ctx_; }
   std::string profile_report() const { return stream_->profile_report(); }
@@ -78,6 +83,8 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<PipelineCache> pipelines_; // owned
   std::unique_ptr<Stream> stream_;           // owned
   std::unique_ptr<VulkanGraph> capture_;     // owned while a capture is open
+  uint32_t reduction_subgroup_ = 0;
+  bool subgroup_reduce_ = false;
 
   void upload_captured(const Tensor& dst, const void* src, size_t bytes);
 };
