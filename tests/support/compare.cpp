@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 namespace kllens::test {
@@ -71,6 +72,17 @@ Comparison compare(const float* ref, const float* got, const Shape& shape) {
                    abs_max > 0 ? fmt::format(" (max {:.1e})", abs_max) : "", c.max_rel,
                    c.nonfinite, c.worst);
   return r;
+}
+
+::testing::AssertionResult close_reported(const std::string& what, const std::vector<float>& ref,
+                                          const std::vector<float>& got, const Shape& shape,
+                                          double nmse_max, double abs_max) {
+  if (ref.size() == got.size() && int64_t(ref.size()) == shape_numel(shape)) {
+    const Comparison c = compare(ref.data(), got.data(), shape);
+    std::printf("    %-40s nmse %.2e (max %.0e)  max_abs %.2e\n", what.c_str(), c.nmse, nmse_max,
+                c.max_abs);
+  }
+  return close(ref, got, shape, nmse_max, abs_max);
 }
 
 std::string source_path(const std::string& rel) { return std::string(KLLENS_SOURCE_DIR) + "/" + rel; }

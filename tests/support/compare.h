@@ -26,6 +26,11 @@ Comparison compare(const float* ref, const float* got, const Shape& shape);
 // non-finite mismatch. The failure message carries the whole Comparison.
 ::testing::AssertionResult close(const std::vector<float>& ref, const std::vector<float>& got,
                                  const Shape& shape, double nmse_max, double abs_max = 0);
+// The same, and prints "what: nmse … max_abs …" to stdout for the record (the golden
+// suites log how far inside its bound every comparison lands).
+::testing::AssertionResult close_reported(const std::string& what, const std::vector<float>& ref,
+                                          const std::vector<float>& got, const Shape& shape,
+                                          double nmse_max, double abs_max = 0);
 
 // Paths of the source tree and of ../shared.
 std::string source_path(const std::string& rel);
