@@ -14,8 +14,9 @@ Decoder::Decoder(Model& model, ModelState& state, Tensor logits, bool replay)
 }
 
 bool Decoder::replayable(const Model& model) {
-  // The Mamba step's host code (src/models/mamba1.cpp, mamba2.cpp) only checks and uploads
-  // the ids and counts the position; Hymba's uses the position (see the header).
+  // The Mamba step's host code (SsmStackModel::forward, src/models/ssm_stack.cpp) only
+  // checks and uploads the ids and counts the position; Hymba's uses the position (see the
+  // header). tests/test_vulkan_replay.cpp checks replayed steps against direct ones.
   const Arch a = model.config().arch;
   return a == Arch::Mamba1 || a == Arch::Mamba2;
 }
