@@ -162,6 +162,13 @@ TEST(VulkanOps, MatmulBF16) {
   for (const auto& m : kMatmulCases) check_matmul(DType::BF16, m);
 }
 
+TEST(VulkanOps, MatmulOutputLargerThanOneBinding) {
+  REQUIRE_VULKAN();
+  // A prefill's lm_head output: 680 × 50280 F32 with a strided row (137 MB) is beyond
+  // lavapipe's 128 MiB maxStorageBufferRange, so the launcher splits it into blocks of rows.
+  check_matmul(DType::F16, {680, 4, 50280, true, 3, 100});
+}
+
 // Random quantised rows in the layouts of include/kllens/dtype.h (valid f16 block scales,
 // unused tail slots zero).
 std::vector<uint8_t> random_quant(DType t, int64_t N, int64_t K, uint32_t seed) {

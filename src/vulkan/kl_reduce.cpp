@@ -1,7 +1,10 @@
 // kl_reduce: the fused per-token comparison of teacher and student logits (kKlStats in
 // backend.h; precision notes in shaders/kl_reduce.comp). teacher, student F32 [n, V]
 // (strided rows), targets I32 [n], out F32 [n, 8] (strided rows). One workgroup per
-// token; rows beyond maxComputeWorkGroupCount[0] run in several dispatches.
+// token; rows beyond maxComputeWorkGroupCount[0], or more logits than one binding may
+// span (maxStorageBufferRange), run in several dispatches.
+#include <algorithm>
+
 #include "shaders/kl_reduce.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -21,7 +24,8 @@ void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, 
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
   const Kernel& k = vb.pipelines().get("kl_reduce", 4, sizeof(KlReducePush), {wg}, vb.reduction_subgroup());
-  const int64_t max_rows = vb.info().max_group_count[0];
+  const int64_t max_rows = std::min({int64_t(vb.info().max_group_count[0]), vb.rows_per_binding(teacher, 4),
+                                     vb.rows_per_binding(student, 4)});
   const Tensor flat = targets.reshape({n});
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
     const int64_t nr = std::min(max_rows, n - r0);

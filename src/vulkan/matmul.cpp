@@ -5,7 +5,7 @@
 // (strided rows). fp32 accumulation.
 // GEMV (shaders/matmul_gemv.comp) for n ≤ kGemvMaxRows, tiled GEMM otherwise. Weights
 // larger than maxStorageBufferRange (a 50280×768 F32 lm_head) run in row chunks, each
-// writing its own column range of out.
+// writing its own column range of out; x and out larger than it in blocks of rows.
 #include <string>
 
 #include "shaders/matmul.h"
@@ -67,37 +67,43 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
   int64_t chunk = std::max<int64_t>(1, (int64_t(vb.info().max_storage_buffer_range) - slack) / row_bytes);
   if (gemv) chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * kGemvRows);
   else chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * kGemmTile);
-  KL_CHECK(gemv || groups(n, kGemmTile) <= vb.info().max_group_count[1], "matmul: {} rows is too many", n);
-
-  for (int64_t j0 = 0; j0 < N; j0 += chunk) {
-    const int64_t nc = std::min(chunk, N - j0);
-    const BoundTensor bx = vb.stream().bind(x, 4, false);
-    const BoundTensor bw = vb.stream().bind(w.w.slice_rows(j0, nc), esz, false);
-    Tensor bias = w.bias.empty() ? x : w.bias;
-    if (!w.bias.empty()) {
-      bias.offset += size_t(j0) * 4;
-      bias.shape = {nc};
-      bias.row_stride = nc;
+  // x and out are bound per block of rows, each within maxStorageBufferRange (a prefill's
+  // lm_head output is rows × 50280 floats).
+  const int64_t row_block = std::min(vb.rows_per_binding(x, 4), vb.rows_per_binding(out, 4));
+  for (int64_t r0 = 0; r0 < n; r0 += row_block) {
+    const int64_t nr = std::min(row_block, n - r0);
+    const Tensor xr = x.slice_rows(r0, nr), outr = out.slice_rows(r0, nr);
+    KL_CHECK(gemv || groups(nr, kGemmTile) <= vb.info().max_group_count[1], "matmul: {} rows is too many", nr);
+    for (int64_t j0 = 0; j0 < N; j0 += chunk) {
+      const int64_t nc = std::min(chunk, N - j0);
+      const BoundTensor bx = vb.stream().bind(xr, 4, false);
+      const BoundTensor bw = vb.stream().bind(w.w.slice_rows(j0, nc), esz, false);
+      Tensor bias = w.bias.empty() ? xr : w.bias;
+      if (!w.bias.empty()) {
+        bias.offset += size_t(j0) * 4;
+        bias.shape = {nc};
+        bias.row_stride = nc;
+      }
+      const BoundTensor bb = vb.stream().bind(bias, 4, false);
+      const BoundTensor bo = vb.stream().bind(outr.slice_cols(j0, nc), 4, true);
+      BoundTensor bs{};
+      if (per_row) {
+        Tensor scale = w.scale;
+        scale.offset += size_t(j0) * 4;
+        scale.shape = {nc};
+        scale.row_stride = nc;
+        bs = vb.stream().bind(scale, 4, false);
+      }
+      const MatmulPush p{u32(nr, "n"), u32(K, "K"), u32(nc, "N"), bx.elem, u32(x.row_stride, "x stride"),
+                         bw.elem, u32(w_stride, "weight stride"), bs.elem, bb.elem,
+                         w.bias.empty() ? 0u : 1u, bo.elem, u32(out.row_stride, "out stride")};
+      const Binding bind[] = {bx.binding, bw.binding, bb.binding, bo.binding, bs.binding};
+      const std::span<const Binding> used(bind, nbind);
+      if (gemv)
+        vb.stream().dispatch(k, used, &p, groups(nc, kGemvRows), uint32_t(nr), 1, name.c_str());
+      else
+        vb.stream().dispatch(k, used, &p, groups(nc, kGemmTile), groups(nr, kGemmTile), 1, name.c_str());
     }
-    const BoundTensor bb = vb.stream().bind(bias, 4, false);
-    const BoundTensor bo = vb.stream().bind(out.slice_cols(j0, nc), 4, true);
-    BoundTensor bs{};
-    if (per_row) {
-      Tensor scale = w.scale;
-      scale.offset += size_t(j0) * 4;
-      scale.shape = {nc};
-      scale.row_stride = nc;
-      bs = vb.stream().bind(scale, 4, false);
-    }
-    const MatmulPush p{u32(n, "n"), u32(K, "K"), u32(nc, "N"), bx.elem, u32(x.row_stride, "x stride"),
-                       bw.elem, u32(w_stride, "weight stride"), bs.elem, bb.elem,
-                       w.bias.empty() ? 0u : 1u, bo.elem, u32(out.row_stride, "out stride")};
-    const Binding bind[] = {bx.binding, bw.binding, bb.binding, bo.binding, bs.binding};
-    const std::span<const Binding> used(bind, nbind);
-    if (gemv)
-      vb.stream().dispatch(k, used, &p, groups(nc, kGemvRows), uint32_t(n), 1, name.c_str());
-    else
-      vb.stream().dispatch(k, used, &p, groups(nc, kGemmTile), groups(n, kGemmTile), 1, name.c_str());
   }
 }
 

@@ -88,6 +88,15 @@ std::string VulkanBackend::name() const { return "vulkan: " + ctx_->info().name;
 uint32_t VulkanBackend::elementwise_wg() const { return pow2_at_least(info().max_subgroup_size, 64); }
 uint32_t VulkanBackend::reduction_wg() const { return pow2_at_least(info().max_subgroup_size, 128); }
 
+int64_t VulkanBackend::rows_per_binding(const Tensor& t, size_t elem_bytes) const {
+  // Stream::bind rounds the start down to minStorageBufferOffsetAlignment and the end up to
+  // a word: keep that slack free. k rows span (k-1)·row_stride + cols elements.
+  const int64_t slack = int64_t(info().min_storage_offset_alignment) + 4;
+  const int64_t room = int64_t(info().max_storage_buffer_range) - slack - t.cols() * int64_t(elem_bytes);
+  const int64_t stride = std::max<int64_t>(1, t.row_stride) * int64_t(elem_bytes);
+  return std::max<int64_t>(1, room / stride + 1);
+}
+
 // ---- memory --------------------------------------------------------------------------------
 
 Tensor VulkanBackend::alloc(DType dtype, const Shape& shape) {

@@ -68,6 +68,10 @@ class VulkanBackend final : public Backend {
   // a power of two, a multiple of the subgroup size.
   uint32_t elementwise_wg() const;
   uint32_t reduction_wg() const;
+  // How many leading rows of t (elements of elem_bytes) one binding may span within
+  // maxStorageBufferRange (at least 1): launchers of ops over [rows, vocabulary] tensors
+  // (a 1024 × 50280 F32 logits block is 206 MB, lavapipe allows 128 MiB) split by it.
+  int64_t rows_per_binding(const Tensor& t, size_t elem_bytes) const;
   // The subgroup size GEMV and the row reductions require (PipelineCache::get), 0 for the
   // driver's choice; and whether GEMV reduces with subgroupAdd (its *_sg variants).
   // Picked once per device in vulkan_backend.cpp (pick_subgroup).
