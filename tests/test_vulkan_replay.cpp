@@ -30,31 +30,10 @@ namespace {
 
 constexpr double kVsReferenceNmse = 1e-8, kVsCpuNmse = 1e-7;
 
-struct Greedy {
-  std::vector<int32_t> ids;
-  std::vector<float> logits;  // [steps, V]
-  bool replayed = false;
-};
-
-// Prefill `prompt`, then `steps` greedy steps through a Decoder; keeps every step's logits.
-Greedy greedy(Model& m, const std::vector<int32_t>& prompt, size_t steps, bool replay) {
-  Backend& be = m.backend();
-  const int64_t V = m.config().vocab_size, T = int64_t(prompt.size());
-  auto state = m.new_state(1);
-  Tensor logits = be.alloc(DType::F32, {T, V});
-  std::vector<float> row(static_cast<size_t>(V));
-  m.forward(prompt, 1, T, *state, logits);
-  be.download(logits.slice_rows(T - 1, 1), row.data());
-  Decoder decode(m, *state, logits.slice_rows(0, 1), replay);
-  Greedy g;
-  for (size_t i = 0; i < steps; ++i) {
-    g.ids.push_back(argmax(row.data(), V));
-    decode.step(g.ids.back());
-    be.download(logits.slice_rows(0, 1), row.data());
-    g.logits.insert(g.logits.end(), row.begin(), row.end());
-  }
-  EXPECT_EQ(state->position, T + int64_t(steps));
-  g.replayed = decode.replaying();
+// Prefill `prompt`, then `steps` greedy steps through a Decoder (support/reference).
+GreedyRun greedy(Model& m, const std::vector<int32_t>& prompt, size_t steps, bool replay) {
+  GreedyRun g = greedy_decode(m, prompt, steps, replay);
+  EXPECT_EQ(g.position, int64_t(prompt.size() + steps));
   return g;
 }
 
@@ -81,21 +60,21 @@ void check_greedy(const std::string& fixture, const std::string& model_dir) {
   const std::vector<int32_t> prompt = ref.i32("greedy_prompt"), want = ref.i32("greedy_ids");
   const Shape shape = ref.shape("greedy_step_logits");
 
-  const Greedy c = greedy(*cpu_model, prompt, want.size(), true);
-  const Greedy direct = greedy(*vk_model, prompt, want.size(), false);
-  const Greedy replayed = greedy(*vk_model, prompt, want.size(), true);
+  const GreedyRun c = greedy(*cpu_model, prompt, want.size(), true);
+  const GreedyRun direct = greedy(*vk_model, prompt, want.size(), false);
+  const GreedyRun replayed = greedy(*vk_model, prompt, want.size(), true);
   EXPECT_FALSE(c.replayed);  // the CPU backend does not capture: direct steps
   EXPECT_FALSE(direct.replayed);
   EXPECT_TRUE(replayed.replayed);
   EXPECT_EQ(replayed.ids, want);
   EXPECT_EQ(replayed.ids, c.ids);
-  EXPECT_EQ(replayed.logits, direct.logits) << "a replay must reproduce the direct steps exactly";
-  const Comparison vs_ref = compare(ref.f32("greedy_step_logits").data(), replayed.logits.data(), shape);
-  const Comparison vs_cpu = compare(c.logits.data(), replayed.logits.data(), shape);
+  EXPECT_EQ(replayed.step_logits, direct.step_logits) << "a replay must reproduce the direct steps exactly";
+  const Comparison vs_ref = compare(ref.f32("greedy_step_logits").data(), replayed.step_logits.data(), shape);
+  const Comparison vs_cpu = compare(c.step_logits.data(), replayed.step_logits.data(), shape);
   std::printf("    %s replayed step logits: vs reference nmse %.2e, vs cpu nmse %.2e\n", model_dir.c_str(),
               vs_ref.nmse, vs_cpu.nmse);
-  EXPECT_TRUE(close(ref.f32("greedy_step_logits"), replayed.logits, shape, kVsReferenceNmse));
-  EXPECT_TRUE(close(c.logits, replayed.logits, shape, kVsCpuNmse));
+  EXPECT_TRUE(close(ref.f32("greedy_step_logits"), replayed.step_logits, shape, kVsReferenceNmse));
+  EXPECT_TRUE(close(c.step_logits, replayed.step_logits, shape, kVsCpuNmse));
   expect_no_validation_messages(*vk);
 }
 
@@ -117,7 +96,7 @@ TEST(VulkanReplay, HymbaStepsRunDirectly) {
   auto vk = validated_vulkan();
   auto m = Model::load(ref.model_dir(), *vk);
   EXPECT_FALSE(Decoder::replayable(*m));
-  const Greedy g = greedy(*m, ref.i32("greedy_prompt"), 4, true);
+  const GreedyRun g = greedy(*m, ref.i32("greedy_prompt"), 4, true);
   EXPECT_FALSE(g.replayed);
   const std::vector<int32_t> want = ref.i32("greedy_ids");
   EXPECT_EQ(g.ids, std::vector<int32_t>(want.begin(), want.begin() + 4));
@@ -183,10 +162,10 @@ TEST(VulkanReplay, StagingMemoryPath) {
   ::unsetenv("KLLENS_VULKAN_FORCE_STAGING");
   auto m = Model::load(ref.model_dir(), *vk);
   const std::vector<int32_t> want = ref.i32("greedy_ids");
-  const Greedy g = greedy(*m, ref.i32("greedy_prompt"), want.size(), true);
+  const GreedyRun g = greedy(*m, ref.i32("greedy_prompt"), want.size(), true);
   EXPECT_TRUE(g.replayed);
   EXPECT_EQ(g.ids, want);
-  EXPECT_TRUE(close(ref.f32("greedy_step_logits"), g.logits, ref.shape("greedy_step_logits"), kVsReferenceNmse));
+  EXPECT_TRUE(close(ref.f32("greedy_step_logits"), g.step_logits, ref.shape("greedy_step_logits"), kVsReferenceNmse));
   expect_no_validation_messages(*vk);
 }
 

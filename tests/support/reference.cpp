@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kllens/decode.h"
 #include "kllens/error.h"
 #include "kllens/io.h"
 #include "kllens/sampling.h"
@@ -35,7 +36,8 @@ Shape Reference::shape(const std::string& name) const { return file_->tensors().
 
 // ---- the fixtures' protocols -------------------------------------------------------------
 
-GreedyRun greedy_decode(Model& model, const std::vector<int32_t>& prompt, size_t steps) {
+GreedyRun greedy_decode(Model& model, const std::vector<int32_t>& prompt, size_t steps,
+                        bool replay) {
   Backend& be = model.backend();
   const int64_t V = model.config().vocab_size, T = int64_t(prompt.size());
   auto state = model.new_state(1);
@@ -43,13 +45,16 @@ GreedyRun greedy_decode(Model& model, const std::vector<int32_t>& prompt, size_t
   std::vector<float> step(static_cast<size_t>(V));
   model.forward(prompt, 1, T, *state, logits);
   be.download(logits.slice_rows(T - 1, 1), step.data());
+  Decoder decode(model, *state, logits.slice_rows(0, 1), replay);
   GreedyRun run;
   for (size_t i = 0; i < steps; ++i) {
     run.ids.push_back(argmax(step.data(), V));
-    model.forward({run.ids.back()}, 1, 1, *state, logits.slice_rows(0, 1));
+    decode.step(run.ids.back());
     be.download(logits.slice_rows(0, 1), step.data());
     run.step_logits.insert(run.step_logits.end(), step.begin(), step.end());
   }
+  run.replayed = decode.replaying();
+  run.position = state->position;
   return run;
 }
 

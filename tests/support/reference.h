@@ -35,11 +35,16 @@ class Reference {
 
 // Greedy decoding as the reference did it: a prefill of `prompt`, then `steps` times:
 // take the argmax of the last logits, feed it as a one-token step, keep that step's logits.
+// The steps go through a kllens::Decoder: replayed from one captured step where `replay`
+// and the backend allow it, direct forward calls otherwise.
 struct GreedyRun {
   std::vector<int32_t> ids;         // [steps]
   std::vector<float> step_logits;   // [steps, V]
+  bool replayed = false;            // the Decoder replayed a captured step
+  int64_t position = 0;             // the state's position afterwards
 };
-GreedyRun greedy_decode(Model& model, const std::vector<int32_t>& prompt, size_t steps);
+GreedyRun greedy_decode(Model& model, const std::vector<int32_t>& prompt, size_t steps,
+                        bool replay = false);
 
 // The residual stream after the embedding and after every block for ids [B, T], laid out
 // as reference.safetensors' hidden_states [L+1, B, S, H] (`shape`; S includes Hymba's meta
