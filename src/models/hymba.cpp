@@ -3,6 +3,9 @@
 // sequence (the meta tokens are prepended by the first forward call), T afterwards:
 //   u        = RMSNorm_in(h)                                        [rows, H]
 //   q|k|v|x|z = u · W_inᵀ   (KV consumers: q|x|z)                   [rows, H + kh + vh + 2I]
+//              as three products over row blocks of W_in, into q|k|v, x and z: strided
+//              views of one [rows, 8960] product span 151 MB at 4096 tokens of
+//              Hymba-1.5B, more than a binding may cover on lavapipe (128 MiB)
 //   q, k     = RoPE(q, k) at positions past + t                    (NTK base, fp32 inv_freq)
 //   attn     = attention(q, K/V cache of ℓ or its producer)        [rows, I = nh·vhd]
 //              causal, GQA, global or sliding window W with the M meta keys always visible
@@ -25,6 +28,19 @@
 
 namespace kllens {
 namespace {
+
+// Rows [j0, j0 + n) of a weight: views of its storage, per-row scales and bias.
+Weight weight_rows(const Weight& w, int64_t j0, int64_t n) {
+  auto part = [&](const Tensor& t) {  // F32 [N] -> [n] from j0
+    if (t.empty()) return t;
+    Tensor v = t;
+    v.offset += size_t(j0) * sizeof(float);
+    v.shape = {n};
+    v.row_stride = n;
+    return v;
+  };
+  return Weight{w.w.slice_rows(j0, n), part(w.scale), part(w.bias)};
+}
 
 struct HymbaBlock {
   Tensor in_norm;                  // F32 [H]
@@ -56,7 +72,8 @@ struct HymbaScratch {
   Tensor ids;          // I32 [rows] (first B·T used)
   Tensor emb;          // [rows, H] embedded real tokens before the meta rows are interleaved
   Tensor h, u, out;    // [rows, H] residual, normalised input, block output
-  Tensor proj;         // [rows, max in_proj rows]
+  Tensor proj;         // [rows, max q|k|v width] (H + kh + vh, or H for KV consumers)
+  Tensor x, z;         // [rows, I] SSM input and gate (in_proj rows after q|k|v)
   Tensor attn;         // [rows, I]
   Tensor xc, dt, y;    // [rows, I]
   Tensor dbc;          // [rows, R + 2N]
@@ -228,10 +245,12 @@ class HymbaModel : public Model {
     const int64_t H = c.hidden_size, I = c.intermediate_size, N = c.state_size;
     const int64_t R = c.time_step_rank, nh = c.num_attention_heads, nkv = c.num_kv_heads;
     const int64_t hd = c.qk_head_dim, vhd = c.v_head_dim, kh = nkv * hd, vh = nkv * vhd;
-    const Tensor P = s.proj.slice_cols(0, b.in_proj.out_features());
-    backend_.matmul(s.u, b.in_proj, P);
-    const int64_t xo = b.own_kv ? H + kh + vh : H;
-    const Tensor q = P.slice_cols(0, H), x = P.slice_cols(xo, I), z = P.slice_cols(xo + I, I);
+    const int64_t xo = b.own_kv ? H + kh + vh : H;  // in_proj rows: [0, xo) q|k|v, then x, z
+    const Tensor P = s.proj.slice_cols(0, xo);
+    backend_.matmul(s.u, weight_rows(b.in_proj, 0, xo), P);
+    backend_.matmul(s.u, weight_rows(b.in_proj, xo, I), s.x);
+    backend_.matmul(s.u, weight_rows(b.in_proj, xo + I, I), s.z);
+    const Tensor q = P.slice_cols(0, H), x = s.x, z = s.z;
 
     // ---- attention branch
     if (c.rope) backend_.rope(q, inv_freq_, batch, S, past, nh, hd);
@@ -297,22 +316,23 @@ class HymbaModel : public Model {
     if (rows <= scratch_.rows) {
       view_ = scratch_;
       view_.rows = rows;
-      for (Tensor* t : {&view_.emb, &view_.h, &view_.u, &view_.out, &view_.proj, &view_.attn,
-                        &view_.xc, &view_.dt, &view_.y, &view_.dbc, &view_.gate, &view_.up})
+      for (Tensor* t : {&view_.emb, &view_.h, &view_.u, &view_.out, &view_.proj, &view_.x, &view_.z,
+                        &view_.attn, &view_.xc, &view_.dt, &view_.y, &view_.dbc, &view_.gate, &view_.up})
         if (!t->empty()) *t = t->slice_rows(0, rows);
       return view_;
     }
     const auto& c = config_;
     const int64_t H = c.hidden_size, I = c.intermediate_size, FF = c.mlp_size;
     int64_t proj = 0;
-    for (int64_t l = 0; l < c.num_layers; ++l) proj = std::max(proj, c.in_proj_rows(l));
+    for (int64_t l = 0; l < c.num_layers; ++l) proj = std::max(proj, c.in_proj_rows(l) - 2 * I);
     scratch_ = HymbaScratch{};
     scratch_.rows = rows;
     scratch_.ids = backend_.alloc(DType::I32, {rows});
     for (Tensor* t : {&scratch_.emb, &scratch_.h, &scratch_.u, &scratch_.out})
       *t = backend_.alloc(DType::F32, {rows, H});
     scratch_.proj = backend_.alloc(DType::F32, {rows, proj});
-    for (Tensor* t : {&scratch_.attn, &scratch_.xc, &scratch_.dt, &scratch_.y})
+    for (Tensor* t :
+         {&scratch_.x, &scratch_.z, &scratch_.attn, &scratch_.xc, &scratch_.dt, &scratch_.y})
       *t = backend_.alloc(DType::F32, {rows, I});
     scratch_.dbc = backend_.alloc(DType::F32, {rows, c.time_step_rank + 2 * c.state_size});
     if (FF > 0) {
