@@ -209,5 +209,19 @@ TEST(VulkanReplay, TopKSamplingSameOnBothBackends) {
   EXPECT_NE(ids(other_seed.err), ids(c.err)) << "the seed must matter";
 }
 
+// --profile: GPU time per kernel after the command's output, one line per kernel that ran.
+TEST(VulkanReplay, ProfilePrintsTimePerKernel) {
+  const ValidationEnv env;
+  const CliResult r = run_cli("bench " + shared_path("fixtures/tiny-mamba") +
+                              " --prompt 40 --gen 2 --reps 1 --backend vulkan --profile");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("prefill"), std::string::npos) << r.out;
+  for (const char* kernel : {"kernel", "matmul_gemm_f32", "ssm_scan", "conv1d_causal", "rms_norm"})
+    EXPECT_NE(r.err.find(kernel), std::string::npos) << kernel << " missing from:\n" << r.err;
+  const CliResult cpu = run_cli("bench " + shared_path("fixtures/tiny-mamba") + " --prompt 8 --gen 2 --reps 1 --profile");
+  ASSERT_EQ(cpu.status, 0) << cpu.err;
+  EXPECT_NE(cpu.err.find("the CPU backend has none"), std::string::npos) << cpu.err;
+}
+
 }  // namespace
 }  // namespace kllens::test

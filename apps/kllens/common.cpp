@@ -25,13 +25,18 @@ void BackendOption::add_to(CLI::App* cmd) {
   cmd->add_option("--device", device, "Vulkan device index (see check-kernels --list-devices); "
                   "default: $KLLENS_VULKAN_DEVICE, else the best GPU")
       ->capture_default_str();
+  cmd->add_flag("--profile", profile,
+                "Vulkan: GPU time per kernel (timestamps), printed to stderr at the end");
 }
 
-std::unique_ptr<Backend> BackendOption::make() const {
+BackendHandle BackendOption::make() const {
   if (name == "vulkan") {
 #ifdef KLLENS_HAVE_VULKAN
     try {
-      return make_vulkan_backend(device);
+      VulkanOptions options;
+      options.device_index = device;
+      options.profile = profile;
+      return BackendHandle(make_vulkan_backend(options), profile);
     } catch (const Error& e) {
       std::fprintf(stderr, "kllens: no usable Vulkan device (%s); running on the CPU\n", e.what());
     }
@@ -39,7 +44,25 @@ std::unique_ptr<Backend> BackendOption::make() const {
     std::fprintf(stderr, "kllens: built without the Vulkan backend; running on the CPU\n");
 #endif
   }
-  return make_cpu_backend();
+  if (profile) std::fprintf(stderr, "kllens: --profile times Vulkan kernels; the CPU backend has none\n");
+  return BackendHandle(make_cpu_backend(), false);
+}
+
+BackendHandle::BackendHandle(std::unique_ptr<Backend> backend, bool profile)
+    : backend_(std::move(backend)), profile_(profile) {}
+
+BackendHandle::~BackendHandle() {
+#ifdef KLLENS_HAVE_VULKAN
+  if (profile_ && backend_) {
+    try {
+      backend_->sync();
+      std::fflush(stdout);  // the report follows the command's own output
+      std::fprintf(stderr, "%s", vulkan_profile_report(*backend_).c_str());
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kllens: no kernel profile: %s\n", e.what());
+    }
+  }
+#endif
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {

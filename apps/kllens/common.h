@@ -14,13 +14,31 @@
 
 namespace kllens::cli {
 
-// --backend cpu|vulkan [--device N], shared by every command that runs a model. With no
-// usable Vulkan device, make() says so in one line and returns the CPU backend.
+// The backend a command runs on. With --profile it prints the GPU time per kernel to
+// stderr when the command is done with it (it outlives the model, declared first).
+class BackendHandle {
+ public:
+  BackendHandle(std::unique_ptr<Backend> backend, bool profile);
+  BackendHandle(BackendHandle&&) = default;
+  BackendHandle& operator=(BackendHandle&&) = delete;
+  ~BackendHandle();
+  Backend& operator*() const { return *backend_; }
+  Backend* operator->() const { return backend_.get(); }
+
+ private:
+  std::unique_ptr<Backend> backend_;
+  bool profile_ = false;
+};
+
+// --backend cpu|vulkan [--device N] [--profile], shared by every command that runs a
+// model. With no usable Vulkan device, make() says so in one line and returns the CPU
+// backend.
 struct BackendOption {
   std::string name = "cpu";
   int device = -1;
+  bool profile = false;
   void add_to(CLI::App* cmd);
-  std::unique_ptr<Backend> make() const;
+  BackendHandle make() const;
 };
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);

@@ -11,6 +11,8 @@
 //   KLLENS_VULKAN_SUBGROUP=N      subgroup size required of GEMV and row reductions (0: the
 //                                 driver's; default 16 on Intel, none elsewhere but CPU devices)
 //   KLLENS_VULKAN_SUBGROUP_REDUCE=0  GEMV reduces through shared memory only, not subgroupAdd
+//   KLLENS_VULKAN_GEMM_THREADS=8|16  threads per side of the 64×64 GEMM tile (default 8 on
+//                                 CPU devices, 16 on GPUs)
 #pragma once
 
 #include <memory>

@@ -18,7 +18,7 @@ using shader::MatmulPush;
 namespace {
 constexpr int64_t kGemvMaxRows = 4;
 constexpr uint32_t kGemvRows = 4;     // output features per GEMV workgroup
-constexpr uint32_t kGemmTile = 32;    // BM = BN of matmul_gemm.comp
+constexpr uint32_t kGemmTile = 64;    // BM = BN of matmul_gemm.comp
 
 std::string variant(DType t, bool gemv) {
   const char* form = gemv ? "matmul_gemv_" : "matmul_gemm_";
@@ -58,7 +58,7 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
   const uint32_t nbind = per_row ? 5 : 4;  // + the scales of Q8_C / Q4_C
   const Kernel& k = gemv ? vb.pipelines().get(name, nbind, sizeof(MatmulPush), {wg, kGemvRows},
                                               vb.reduction_subgroup())
-                         : vb.pipelines().get(name, nbind, sizeof(MatmulPush), {});
+                         : vb.pipelines().get(name, nbind, sizeof(MatmulPush), {vb.gemm_threads(), vb.gemm_threads()});
   // Weight offsets and strides: elements for plain types, bytes for quantised ones.
   const size_t esz = quant ? 1 : dtype_size(w.w.dtype);
   const int64_t row_bytes = std::max<int64_t>(1, int64_t(w.w.row_bytes()));

@@ -47,6 +47,19 @@ uint32_t pick_subgroup(const DeviceInfo& info) {
   if (info.type == VK_PHYSICAL_DEVICE_TYPE_CPU) return info.subgroup_size;
   return 0;
 }
+
+// Threads per side of the GEMM workgroup; the tile is 64×64 either way. On lavapipe 8×8
+// threads with 8×8 outputs each run the mamba-130m prefill products at 4.6 GFLOP/s, 16×16
+// with 4×4 each at 2.2 (kllens_bench 'matmul/vulkan/.*prefill', same run): a CPU device
+// gathers every shared-memory read lane by lane. GPUs keep 256 threads for occupancy.
+uint32_t pick_gemm_threads(const DeviceInfo& info) {
+  if (const char* v = std::getenv("KLLENS_VULKAN_GEMM_THREADS"); v && *v) {
+    KL_CHECK(std::strcmp(v, "8") == 0 || std::strcmp(v, "16") == 0,
+             "KLLENS_VULKAN_GEMM_THREADS={}: expected 8 or 16", v);
+    return uint32_t(std::strtoul(v, nullptr, 10));
+  }
+  return info.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 8 : 16;
+}
 }  // namespace
 
 VulkanBackend::VulkanBackend(const VulkanOptions& options)
@@ -54,7 +67,8 @@ VulkanBackend::VulkanBackend(const VulkanOptions& options)
       allocator_(std::make_shared<Allocator>(ctx_)),
       pipelines_(std::make_unique<PipelineCache>(ctx_)),
       stream_(std::make_unique<Stream>(ctx_, options.profile || env_flag("KLLENS_VULKAN_PROFILE"))),
-      reduction_subgroup_(pick_subgroup(ctx_->info())) {
+      reduction_subgroup_(pick_subgroup(ctx_->info())),
+      gemm_threads_(pick_gemm_threads(ctx_->info())) {
   // $KLLENS_VULKAN_SUBGROUP_REDUCE=0 keeps GEMV on the shared-memory tree (for comparison).
   const char* sr = std::getenv("KLLENS_VULKAN_SUBGROUP_REDUCE");
   subgroup_reduce_ = info().subgroup_arithmetic && !(sr && std::strcmp(sr, "0") == 0);

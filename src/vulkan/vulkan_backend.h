@@ -68,6 +68,9 @@ class VulkanBackend final : public Backend {
   // a power of two, a multiple of the subgroup size.
   uint32_t elementwise_wg() const;
   uint32_t reduction_wg() const;
+  // Threads per side of the tiled GEMM's workgroup (shaders/matmul_gemm.comp): 16 on GPUs,
+  // 8 on CPU devices; $KLLENS_VULKAN_GEMM_THREADS=8|16 overrides.
+  uint32_t gemm_threads() const { return gemm_threads_; }
   // How many leading rows of t (elements of elem_bytes) one binding may span within
   // maxStorageBufferRange (at least 1): launchers of ops over [rows, vocabulary] tensors
   // (a 1024 × 50280 F32 logits block is 206 MB, lavapipe allows 128 MiB) split by it.
@@ -89,6 +92,7 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<VulkanGraph> capture_;     // owned while a capture is open
   uint32_t reduction_subgroup_ = 0;
   bool subgroup_reduce_ = false;
+  uint32_t gemm_threads_ = 16;
 
   void upload_captured(const Tensor& dst, const void* src, size_t bytes);
 };
