@@ -70,6 +70,8 @@ struct Weight {
   Tensor bias;    // F32 [N] or empty
   int64_t out_features() const { return w.shape.at(0); }
   int64_t in_features() const { return w.shape.at(1); }
+  // Output rows [begin, begin + n): views of w and of its per-row scale and bias.
+  Weight slice_rows(int64_t begin, int64_t n) const;
 };
 
 }  // namespace kllens

@@ -54,6 +54,16 @@ Tensor Tensor::slice_rows(int64_t begin, int64_t n) const {
   return t;
 }
 
+Weight Weight::slice_rows(int64_t begin, int64_t n) const {
+  auto part = [&](const Tensor& t) {  // F32 [N] -> contiguous [n] from begin
+    if (t.empty()) return t;
+    Tensor v = t.slice_cols(begin, n);
+    v.row_stride = n;
+    return v;
+  };
+  return Weight{w.slice_rows(begin, n), part(scale), part(bias)};
+}
+
 Tensor Tensor::reshape(Shape s) const {
   KL_CHECK(contiguous(), "reshape of a strided tensor");
   KL_CHECK(shape_numel(s) == numel(), "reshape {} to {}", shape_str(shape), shape_str(s));

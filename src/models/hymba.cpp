@@ -29,19 +29,6 @@
 namespace kllens {
 namespace {
 
-// Rows [j0, j0 + n) of a weight: views of its storage, per-row scales and bias.
-Weight weight_rows(const Weight& w, int64_t j0, int64_t n) {
-  auto part = [&](const Tensor& t) {  // F32 [N] -> [n] from j0
-    if (t.empty()) return t;
-    Tensor v = t;
-    v.offset += size_t(j0) * sizeof(float);
-    v.shape = {n};
-    v.row_stride = n;
-    return v;
-  };
-  return Weight{w.w.slice_rows(j0, n), part(w.scale), part(w.bias)};
-}
-
 struct HymbaBlock {
   Tensor in_norm;                  // F32 [H]
   Weight in_proj;                  // [rows_ℓ, H]
@@ -247,9 +234,9 @@ class HymbaModel : public Model {
     const int64_t hd = c.qk_head_dim, vhd = c.v_head_dim, kh = nkv * hd, vh = nkv * vhd;
     const int64_t xo = b.own_kv ? H + kh + vh : H;  // in_proj rows: [0, xo) q|k|v, then x, z
     const Tensor P = s.proj.slice_cols(0, xo);
-    backend_.matmul(s.u, weight_rows(b.in_proj, 0, xo), P);
-    backend_.matmul(s.u, weight_rows(b.in_proj, xo, I), s.x);
-    backend_.matmul(s.u, weight_rows(b.in_proj, xo + I, I), s.z);
+    backend_.matmul(s.u, b.in_proj.slice_rows(0, xo), P);
+    backend_.matmul(s.u, b.in_proj.slice_rows(xo, I), s.x);
+    backend_.matmul(s.u, b.in_proj.slice_rows(xo + I, I), s.z);
     const Tensor q = P.slice_cols(0, H), x = s.x, z = s.z;
 
     // ---- attention branch

@@ -58,7 +58,8 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
   const uint32_t nbind = per_row ? 5 : 4;  // + the scales of Q8_C / Q4_C
   const Kernel& k = gemv ? vb.pipelines().get(name, nbind, sizeof(MatmulPush), {wg, kGemvRows},
                                               vb.reduction_subgroup())
-                         : vb.pipelines().get(name, nbind, sizeof(MatmulPush), {vb.gemm_threads(), vb.gemm_threads()});
+                         : vb.pipelines().get(name, nbind, sizeof(MatmulPush),
+                                              {vb.gemm_threads(), vb.gemm_threads()});
   // Weight offsets and strides: elements for plain types, bytes for quantised ones.
   const size_t esz = quant ? 1 : dtype_size(w.w.dtype);
   const int64_t row_bytes = std::max<int64_t>(1, int64_t(w.w.row_bytes()));
@@ -77,23 +78,11 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
     for (int64_t j0 = 0; j0 < N; j0 += chunk) {
       const int64_t nc = std::min(chunk, N - j0);
       const BoundTensor bx = vb.stream().bind(xr, 4, false);
-      const BoundTensor bw = vb.stream().bind(w.w.slice_rows(j0, nc), esz, false);
-      Tensor bias = w.bias.empty() ? xr : w.bias;
-      if (!w.bias.empty()) {
-        bias.offset += size_t(j0) * 4;
-        bias.shape = {nc};
-        bias.row_stride = nc;
-      }
-      const BoundTensor bb = vb.stream().bind(bias, 4, false);
+      const Weight part = w.slice_rows(j0, nc);
+      const BoundTensor bw = vb.stream().bind(part.w, esz, false);
+      const BoundTensor bb = vb.stream().bind(part.bias.empty() ? xr : part.bias, 4, false);
       const BoundTensor bo = vb.stream().bind(outr.slice_cols(j0, nc), 4, true);
-      BoundTensor bs{};
-      if (per_row) {
-        Tensor scale = w.scale;
-        scale.offset += size_t(j0) * 4;
-        scale.shape = {nc};
-        scale.row_stride = nc;
-        bs = vb.stream().bind(scale, 4, false);
-      }
+      const BoundTensor bs = per_row ? vb.stream().bind(part.scale, 4, false) : BoundTensor{};
       const MatmulPush p{u32(nr, "n"), u32(K, "K"), u32(nc, "N"), bx.elem, u32(x.row_stride, "x stride"),
                          bw.elem, u32(w_stride, "weight stride"), bs.elem, bb.elem,
                          w.bias.empty() ? 0u : 1u, bo.elem, u32(out.row_stride, "out stride")};
