@@ -13,6 +13,9 @@
 //   KLLENS_VULKAN_SUBGROUP_REDUCE=0  GEMV reduces through shared memory only, not subgroupAdd
 //   KLLENS_VULKAN_GEMM_THREADS=8|16  threads per side of the 64×64 GEMM tile (default 8 on
 //                                 CPU devices, 16 on GPUs)
+//   KLLENS_VULKAN_GEMV=cpu|gpu|element[,...]  GEMV workgroup shape of that device kind,
+//                                 and/or the element-by-element fallback (default: the
+//                                 device kind's shape, by 32-blocks)
 #pragma once
 
 #include <memory>
@@ -43,5 +46,21 @@ std::string vulkan_device_summary(Backend& backend);
 int vulkan_validation_messages(Backend& backend);
 // and, in profile mode, GPU time per kernel since the start, one kernel per line.
 std::string vulkan_profile_report(Backend& backend);
+
+// Work the backend submitted since it was made (a replayed graph counts its dispatches
+// each time): dispatches, queue submissions, bytes bound for reading and writing (whole
+// binding ranges: a gather such as embed counts its whole table), and host microseconds
+// spent recording and submitting (fence waits excluded). Differences of two snapshots
+// give per-step figures; `kllens bench --backend vulkan` prints them per decode token.
+struct VulkanCounters {
+  int64_t dispatches = 0, submits = 0;
+  double bytes_read = 0, bytes_written = 0, host_us = 0;
+  VulkanCounters operator-(const VulkanCounters& o) const {
+    return {dispatches - o.dispatches, submits - o.submits, bytes_read - o.bytes_read,
+            bytes_written - o.bytes_written, host_us - o.host_us};
+  }
+};
+// False (and `out` untouched) for a backend that is not Vulkan.
+bool vulkan_counters(Backend& backend, VulkanCounters& out);
 
 }  // namespace kllens

@@ -3,7 +3,9 @@
 // element by element to F32 in the kernel exactly as the CPU's dequant_row (per-row
 // scales [N] for Q8_C/Q4_C in Weight::scale), bias F32 [N] or none, out F32 [n, N]
 // (strided rows). fp32 accumulation.
-// GEMV (shaders/matmul_gemv.comp) for n ≤ kGemvMaxRows, tiled GEMM otherwise. Weights
+// GEMV (shaders/matmul_gemv.comp) for n ≤ kGemvMaxRows, tiled GEMM otherwise. GEMV's
+// workgroup shape and whether it reads by 32-blocks are the backend's (gemv_shape());
+// a weight view not aligned for word reads runs element by element. Weights
 // larger than maxStorageBufferRange (a 50280×768 F32 lm_head) run in row chunks, each
 // writing its own column range of out; x and out larger than it in blocks of rows.
 #include <string>
@@ -17,8 +19,22 @@ using shader::MatmulPush;
 
 namespace {
 constexpr int64_t kGemvMaxRows = 4;
-constexpr uint32_t kGemvRows = 4;     // output features per GEMV workgroup
 constexpr uint32_t kGemmTile = 64;    // BM = BN of matmul_gemm.comp
+
+// Whether the weight rows are aligned for matmul_gemv.comp's word reads by 32-blocks
+// (shaders/weight_block.glsl): F16/BF16 rows on an even element, Q8_C/Q4_C on a word
+// (their rows are padded to 4 bytes), Q8_0/Q4_0 on an even byte (blocks are 34/18 bytes).
+bool gemv_blocks_aligned(DType t, uint32_t w_off, int64_t w_stride) {
+  switch (t) {
+    case DType::F16:
+    case DType::BF16: return w_off % 2 == 0 && w_stride % 2 == 0;
+    case DType::Q8_C:
+    case DType::Q4_C: return w_off % 4 == 0 && w_stride % 4 == 0;
+    case DType::Q8_0:
+    case DType::Q4_0: return w_off % 2 == 0 && w_stride % 2 == 0;
+    default: return true;
+  }
+}
 
 std::string variant(DType t, bool gemv) {
   const char* form = gemv ? "matmul_gemv_" : "matmul_gemm_";
@@ -54,19 +70,21 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
            "matmul: {} needs 16-bit storage", dtype_name(w.w.dtype));
   if (n == 0 || N == 0) return;
 
-  const uint32_t wg = vb.elementwise_wg();
   const uint32_t nbind = per_row ? 5 : 4;  // + the scales of Q8_C / Q4_C
-  const Kernel& k = gemv ? vb.pipelines().get(name, nbind, sizeof(MatmulPush), {wg, kGemvRows},
-                                              vb.reduction_subgroup())
-                         : vb.pipelines().get(name, nbind, sizeof(MatmulPush),
-                                              {vb.gemm_threads(), vb.gemm_threads()});
+  const GemvShape& gs = vb.gemv_shape();
+  const auto kernel = [&](bool blocked) -> const Kernel& {
+    if (!gemv)
+      return vb.pipelines().get(name, nbind, sizeof(MatmulPush), {vb.gemm_threads(), vb.gemm_threads()});
+    return vb.pipelines().get(name, nbind, sizeof(MatmulPush), {gs.wg, gs.rows, gs.split, blocked ? 1u : 0u},
+                              vb.reduction_subgroup());
+  };
   // Weight offsets and strides: elements for plain types, bytes for quantised ones.
   const size_t esz = quant ? 1 : dtype_size(w.w.dtype);
   const int64_t row_bytes = std::max<int64_t>(1, int64_t(w.w.row_bytes()));
   const int64_t w_stride = quant ? row_bytes : w.w.row_stride;
   const int64_t slack = int64_t(vb.info().min_storage_offset_alignment) + 4;
   int64_t chunk = std::max<int64_t>(1, (int64_t(vb.info().max_storage_buffer_range) - slack) / row_bytes);
-  if (gemv) chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * kGemvRows);
+  if (gemv) chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * gs.rows);
   else chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * kGemmTile);
   // x and out are bound per block of rows, each within maxStorageBufferRange (a prefill's
   // lm_head output is rows × 50280 floats).
@@ -88,10 +106,13 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
                          w.bias.empty() ? 0u : 1u, bo.elem, u32(out.row_stride, "out stride")};
       const Binding bind[] = {bx.binding, bw.binding, bb.binding, bo.binding, bs.binding};
       const std::span<const Binding> used(bind, nbind);
-      if (gemv)
-        vb.stream().dispatch(k, used, &p, groups(nc, kGemvRows), uint32_t(nr), 1, name.c_str());
-      else
-        vb.stream().dispatch(k, used, &p, groups(nc, kGemmTile), groups(nr, kGemmTile), 1, name.c_str());
+      if (gemv) {
+        const bool blocked = gs.blocked && gemv_blocks_aligned(w.w.dtype, bw.elem, w_stride);
+        vb.stream().dispatch(kernel(blocked), used, &p, groups(nc, gs.rows), uint32_t(nr), 1, name.c_str());
+      } else {
+        vb.stream().dispatch(kernel(false), used, &p, groups(nc, kGemmTile), groups(nr, kGemmTile), 1,
+                             name.c_str());
+      }
     }
   }
 }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -60,6 +61,28 @@ uint32_t pick_gemm_threads(const DeviceInfo& info) {
   }
   return info.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? 8 : 16;
 }
+
+// GEMV by 32-blocks. A CPU device (lavapipe) runs a workgroup's subgroups one after the
+// other and every non-uniform load lane by lane, so one subgroup per workgroup (no
+// shared-memory round), a whole block per thread, and 16 rows per workgroup sharing each
+// x load. GPUs: 64+ threads, 4 threads per block (a Q4 thread reads one code word), 4 rows.
+GemvShape pick_gemv_shape(const DeviceInfo& info, uint32_t gpu_wg) {
+  const GemvShape cpu{std::max(8u, info.max_subgroup_size), 16, 1, true};
+  const GemvShape gpu{gpu_wg, 4, 4, true};
+  GemvShape s = info.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? cpu : gpu;
+  // $KLLENS_VULKAN_GEMV: comma-separated cpu | gpu (that shape), element (the fallback).
+  const char* v = std::getenv("KLLENS_VULKAN_GEMV");
+  for (std::string_view rest = v ? v : ""; !rest.empty();) {
+    const size_t comma = rest.find(',');
+    const std::string_view word = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (word == "cpu") s = GemvShape{cpu.wg, cpu.rows, cpu.split, s.blocked};
+    else if (word == "gpu") s = GemvShape{gpu.wg, gpu.rows, gpu.split, s.blocked};
+    else if (word == "element") s.blocked = false;
+    else fail("KLLENS_VULKAN_GEMV={}: expected a comma-separated list of cpu, gpu, element", v);
+  }
+  return s;
+}
 }  // namespace
 
 VulkanBackend::VulkanBackend(const VulkanOptions& options)
@@ -68,7 +91,8 @@ VulkanBackend::VulkanBackend(const VulkanOptions& options)
       pipelines_(std::make_unique<PipelineCache>(ctx_)),
       stream_(std::make_unique<Stream>(ctx_, options.profile || env_flag("KLLENS_VULKAN_PROFILE"))),
       reduction_subgroup_(pick_subgroup(ctx_->info())),
-      gemm_threads_(pick_gemm_threads(ctx_->info())) {
+      gemm_threads_(pick_gemm_threads(ctx_->info())),
+      gemv_shape_(pick_gemv_shape(ctx_->info(), elementwise_wg())) {
   // $KLLENS_VULKAN_SUBGROUP_REDUCE=0 keeps GEMV on the shared-memory tree (for comparison).
   const char* sr = std::getenv("KLLENS_VULKAN_SUBGROUP_REDUCE");
   subgroup_reduce_ = info().subgroup_arithmetic && !(sr && std::strcmp(sr, "0") == 0);
@@ -263,5 +287,12 @@ vk::VulkanBackend& as_vulkan(Backend& b) {
 std::string vulkan_device_summary(Backend& backend) { return as_vulkan(backend).info().summary(); }
 int vulkan_validation_messages(Backend& backend) { return as_vulkan(backend).context().validation_count(); }
 std::string vulkan_profile_report(Backend& backend) { return as_vulkan(backend).profile_report(); }
+bool vulkan_counters(Backend& backend, VulkanCounters& out) {
+  auto* vb = dynamic_cast<vk::VulkanBackend*>(&backend);
+  if (!vb) return false;
+  const vk::StreamCounts& c = vb->stream().counts();
+  out = {c.dispatches, c.submits, c.bytes_read, c.bytes_written, double(c.host_ns) * 1e-3};
+  return true;
+}
 
 }  // namespace kllens

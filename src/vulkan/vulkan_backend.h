@@ -20,6 +20,15 @@
 
 namespace kllens::vk {
 
+// GEMV's workgroup (shaders/matmul_gemv.comp): wg threads (a power of two, a multiple of
+// the required subgroup size), rows output features, split threads per 32-block, and
+// whether it reads by 32-blocks (else element by element). Picked per device kind in
+// vulkan_backend.cpp (pick_gemv_shape); $KLLENS_VULKAN_GEMV overrides (include/kllens/vulkan.h).
+struct GemvShape {
+  uint32_t wg = 64, rows = 4, split = 4;
+  bool blocked = true;
+};
+
 class VulkanBackend final : public Backend {
  public:
   explicit VulkanBackend(const VulkanOptions& options);
@@ -71,6 +80,7 @@ class VulkanBackend final : public Backend {
   // Threads per side of the tiled GEMM's workgroup (shaders/matmul_gemm.comp): 16 on GPUs,
   // 8 on CPU devices; $KLLENS_VULKAN_GEMM_THREADS=8|16 overrides.
   uint32_t gemm_threads() const { return gemm_threads_; }
+  const GemvShape& gemv_shape() const { return gemv_shape_; }
   // How many leading rows of t (elements of elem_bytes) one binding may span within
   // maxStorageBufferRange (at least 1): launchers of ops over [rows, vocabulary] tensors
   // (a 1024 × 50280 F32 logits block is 206 MB, lavapipe allows 128 MiB) split by it.
@@ -93,6 +103,7 @@ class VulkanBackend final : public Backend {
   uint32_t reduction_subgroup_ = 0;
   bool subgroup_reduce_ = false;
   uint32_t gemm_threads_ = 16;
+  GemvShape gemv_shape_;
 
   void upload_captured(const Tensor& dst, const void* src, size_t bytes);
 };
