@@ -14,6 +14,15 @@
 #include "kllens/decode.h"
 #include "kllens/safetensors.h"
 #include "kllens/sampling.h"
+#ifdef KLLENS_HAVE_VULKAN
+#include "kllens/vulkan.h"  // vulkan_counters: dispatches, submits, bytes, host time per token
+#else
+namespace kllens {
+struct VulkanCounters { int64_t dispatches = 0, submits = 0; double bytes_read = 0, bytes_written = 0, host_us = 0;
+                        VulkanCounters operator-(const VulkanCounters&) const { return {}; } };
+inline bool vulkan_counters(Backend&, VulkanCounters&) { return false; }
+}  // namespace kllens
+#endif
 
 namespace kllens::cli {
 
@@ -53,6 +62,8 @@ void run_bench(const BenchArgs& a) {
   std::vector<float> last(static_cast<size_t>(c.vocab_size));
   double prefill = 1e30, decode = 1e30;
   bool replayed = false;
+  VulkanCounters vk0, vk1;  // around the last repetition's decode
+  bool vk = false;
   for (int64_t r = 0; r < a.reps; ++r) {
     auto state = model->new_state(1);
     auto t0 = std::chrono::steady_clock::now();
@@ -61,12 +72,14 @@ void run_bench(const BenchArgs& a) {
     prefill = std::min(prefill, seconds_since(t0));
     const Tensor step = logits.slice_rows(0, 1);
     Decoder decoder(*model, *state, step, !a.no_replay);
+    vk = vulkan_counters(*be, vk0);
     t0 = std::chrono::steady_clock::now();
     for (int64_t i = 0; i < a.gen; ++i) {
       decoder.step(argmax(last.data(), c.vocab_size));
       be->download(step, last.data());
     }
     decode = std::min(decode, seconds_since(t0));
+    if (vk) vulkan_counters(*be, vk1);
     replayed = decoder.replaying();
   }
   const double bytes = checkpoint_bytes(a.model, c.tie_word_embeddings);
@@ -79,6 +92,14 @@ void run_bench(const BenchArgs& a) {
   fmt::print("memory read bandwidth (same run): {:.2f} GB/s\n", bw);
   fmt::print("decode weight stream: {:.2f} GB/s = {:.0f}% of the read bandwidth\n",
              bytes * decode_tps / 1e9, 100.0 * bytes * decode_tps / 1e9 / bw);
+  if (vk) {
+    const VulkanCounters d = vk1 - vk0;
+    const double n = double(a.gen);
+    fmt::print("vulkan per decode token: {:.1f} dispatches, {:.1f} submits, {:.0f} us host (recording + "
+               "submission), {:.1f} MB bound for reading = {:.2f}x the model's weights\n",
+               double(d.dispatches) / n, double(d.submits) / n, d.host_us / n, d.bytes_read / n / 1e6,
+               d.bytes_read / n / bytes);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // Command recording, barrier placement, descriptor sets, submission and timestamps.
 #include "vulkan/stream.h"
 
+#include <chrono>
+
 #include <algorithm>
 
 #include <fmt/format.h>
@@ -174,8 +176,24 @@ VkDescriptorSet Stream::allocate_set(VkDescriptorSetLayout layout) {
   return set;
 }
 
+StreamCounts& StreamCounts::operator+=(const StreamCounts& o) {
+  dispatches += o.dispatches;
+  submits += o.submits;
+  bytes_read += o.bytes_read;
+  bytes_written += o.bytes_written;
+  host_ns += o.host_ns;
+  return *this;
+}
+
+namespace {
+int64_t ns_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
 void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const void* push,
                       uint32_t gx, uint32_t gy, uint32_t gz, const char* label) {
+  const auto t0 = std::chrono::steady_clock::now();
   KL_CHECK(bindings.size() == k.bindings && bindings.size() <= kMaxBindings,
            "{}: {} bindings given, the kernel has {}", k.name, bindings.size(), k.bindings);
   const DeviceInfo& info = ctx_->info();
@@ -187,6 +205,7 @@ void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const 
 
   std::vector<AccessRange> reads, writes;
   for (const Binding& b : bindings) {
+    (b.write ? cur_->counts.bytes_written : cur_->counts.bytes_read) += double(b.range);
     const AccessRange r{b.buffer, b.offset, b.offset + b.range, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
                   VkAccessFlags(b.write ? VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_SHADER_READ_BIT)};
     (b.write ? writes : reads).push_back(r);
@@ -223,17 +242,21 @@ void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const 
     queries_used_ += 2;
     labels_.emplace_back(label);
   }
+  cur_->counts.dispatches++;
+  cur_->counts.host_ns += ns_since(t0);
 }
 
 void Stream::copy(VkBuffer src, VkDeviceSize src_off, VkBuffer dst, VkDeviceSize dst_off,
                   VkDeviceSize bytes) {
   if (bytes == 0) return;
+  const auto t0 = std::chrono::steady_clock::now();
   begin(*cur_);
   const AccessRange r{src, src_off, src_off + bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_READ_BIT};
   const AccessRange w{dst, dst_off, dst_off + bytes, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_ACCESS_TRANSFER_WRITE_BIT};
   order({&r, 1}, {&w, 1});
   const VkBufferCopy region{src_off, dst_off, bytes};
   vkCmdCopyBuffer(cur_->cmd, src, dst, 1, &region);
+  cur_->counts.host_ns += ns_since(t0);
 }
 
 // ---- submission ----------------------------------------------------------------------------
@@ -253,7 +276,10 @@ void Stream::submit_and_wait(VkCommandBuffer cmd) {
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cmd;
+  const auto t0 = std::chrono::steady_clock::now();
   VK_CHECK(vkQueueSubmit(ctx_->queue(), 1, &si, fence_.get()));
+  totals_counts_.submits++;
+  totals_counts_.host_ns += ns_since(t0);
   VkFence fence = fence_.get();
   VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence, VK_TRUE, UINT64_MAX));
   VK_CHECK(vkResetFences(ctx_->device(), 1, &fence));
@@ -264,6 +290,8 @@ void Stream::submit() {
   if (!main_.open) return;
   end(main_);
   submit_and_wait(main_.cmd);
+  totals_counts_ += main_.counts;
+  main_.counts = {};
   VK_CHECK(vkResetCommandBuffer(main_.cmd, 0));
   for (auto& p : main_.sets) VK_CHECK(vkResetDescriptorPool(ctx_->device(), p.get(), 0));
   main_.set_pool = main_.sets_in_pool = 0;
@@ -298,6 +326,7 @@ void Stream::begin_capture(Recording& r) {
 void Stream::end_capture() {
   KL_CHECK(capturing(), "end_capture without begin_capture");
   end(*cur_);
+  totals_counts_.host_ns += cur_->counts.host_ns;
   cur_ = &main_;
 }
 
@@ -306,6 +335,9 @@ void Stream::replay(Recording& r) {
   KL_CHECK(!r.one_time && !r.open, "replay: the recording is not an ended capture");
   submit();
   submit_and_wait(r.cmd);
+  StreamCounts run = r.counts;  // its recording's host time was counted once, at capture
+  run.host_ns = 0;
+  totals_counts_ += run;
   // The stream's range tracking has not seen the replay's writes: wait for all of them.
   main_.barrier_all = true;
 }

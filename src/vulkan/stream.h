@@ -48,6 +48,16 @@ struct AccessRange {
   VkAccessFlags access;
 };
 
+// What recorded work does, for `kllens bench` and vulkan_counters(): dispatches and the
+// bytes bound for reading and for writing (a binding's whole range; a gather such as
+// embed counts its whole table), and host time spent recording and submitting.
+struct StreamCounts {
+  int64_t dispatches = 0, submits = 0;
+  double bytes_read = 0, bytes_written = 0;
+  int64_t host_ns = 0;  // in dispatch(), copy() and submission, fence waits excluded
+  StreamCounts& operator+=(const StreamCounts& o);
+};
+
 // One command buffer and what it needs while it may run: descriptor sets written for its
 // dispatches, the buffers they reference, and the ranges written and read since its last
 // barrier. Made by the Stream (its own one-time buffer) or for a captured graph (reusable).
@@ -66,6 +76,7 @@ struct Recording {
   size_t set_pool = 0, sets_in_pool = 0;
   std::vector<AccessRange> pending_writes, pending_reads;  // since the last barrier
   std::vector<std::shared_ptr<const void>> keep;           // shared: alive while it may run
+  StreamCounts counts;  // of the work recorded in it (since its last submission if one-time)
 };
 
 class Stream {
@@ -100,6 +111,8 @@ class Stream {
   void replay(Recording& r);
 
   std::string profile_report() const;
+  // Work submitted so far (replays count their recording's dispatches each time).
+  const StreamCounts& counts() const { return totals_counts_; }
 
  private:
   void begin(Recording& r);
@@ -119,6 +132,7 @@ class Stream {
   uint32_t queries_used_ = 0;
   std::vector<std::string> labels_;           // one per timed dispatch in this submission
   std::map<std::string, std::pair<int64_t, double>> totals_;  // label -> (count, ns)
+  StreamCounts totals_counts_;                // submitted work
 };
 
 }  // namespace kllens::vk
