@@ -114,6 +114,64 @@ TEST(CpuMatmulQ8act, FastIsCloseToExact) {
   }
 }
 
+// ---- the AVX2 tier against the reference ----------------------------------------------------
+
+TEST(CpuMatmulQ8act, Avx2QuantiserIsBitwiseTheReference) {
+  if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-3.0f, 3.0f);
+  for (int64_t K : {1, 31, 32, 48, 100, 768}) {
+    std::vector<float> x(static_cast<size_t>(K));
+    for (float& v : x) v = u(rng);
+    if (K >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);  // a block with d = 0
+    const int64_t nb = cpu::act_blocks(K);
+    std::vector<int8_t> qa(static_cast<size_t>(nb * 32), 7), qb(static_cast<size_t>(nb * 32), 9);
+    std::vector<float> da(static_cast<size_t>(nb)), db(static_cast<size_t>(nb));
+    std::vector<int32_t> sa(static_cast<size_t>(nb)), sb(static_cast<size_t>(nb));
+    cpu::quantize_act_q8_ref(x.data(), K, qa.data(), da.data(), sa.data());
+    cpu::quantize_act_q8_avx2(x.data(), K, qb.data(), db.data(), sb.data());
+    EXPECT_EQ(qa, qb) << K;
+    EXPECT_EQ(da, db) << K;
+    EXPECT_EQ(sa, sb) << K;
+  }
+}
+
+struct Shape3 { int64_t n, N, K; };
+
+// n: GEMV (1..3) and GEMM (4+, tails of the 4-row tile); N: odd, the 16-row task panel
+// and its 2-row tile tails; K: 32-blocks, tails of 16 (48 = mamba-130m's dt_proj), 1, 7.
+const Shape3 kShapes[] = {{1, 1, 1},    {1, 3, 7},    {1, 17, 33},  {1, 100, 257}, {2, 7, 48},
+                          {3, 33, 100}, {4, 17, 31},  {7, 3, 8},    {17, 33, 257}, {33, 100, 64},
+                          {100, 7, 17}, {257, 40, 48}, {6, 16, 16}, {1, 257, 768}, {13, 80, 96},
+                          {1, 1536, 48}, {64, 48, 1536}};
+
+class MatmulQ8actTiers : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulQ8actTiers, Avx2MatchesReference) {
+  if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
+  auto be = make_cpu_backend();
+  std::mt19937 rng(4321);
+  for (const Shape3& s : kShapes)
+    for (int64_t pad : {0, 5}) {
+      const Tensor x = test::random_f32(*be, rng, s.n, s.K, -1.0f, 1.0f, pad);
+      const Weight w = test::random_weight(*be, rng, GetParam(), s.N, s.K, pad != 0);
+      const Tensor ref = test::random_f32(*be, rng, s.n, s.N, 0.0f, 1.0f, pad);
+      const Tensor got = test::clone(*be, ref);
+      cpu::matmul_q8act_ref(x, w, ref);
+      cpu::matmul_q8act_avx2(x, w, got);
+      // Integer block products are exact in both tiers; only the fp32 sum of the ≤ 48
+      // per-block terms runs in another order (8 lanes, then a horizontal sum): each output
+      // moves by a few roundings of 2^-24 relative size, NMSE ~ nb · 2^-48 ≈ 1e-13. The
+      // bound of matmul_q8act.h, 1e-12; a wrong block or scale gives NMSE > 1e-4.
+      EXPECT_TRUE(close(test::to_host(*be, ref), test::to_host(*be, got), {s.n, s.N}, 1e-12))
+          << dtype_name(GetParam()) << " n=" << s.n << " N=" << s.N << " K=" << s.K
+          << " pad=" << pad;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(IntTypes, MatmulQ8actTiers, ::testing::ValuesIn(kIntTypes),
+                         [](const auto& p) { return std::string(dtype_name(p.param)); });
+
 // The backend's mode: exact by default (bitwise the exact matmul), fast runs matmul_q8act
 // on integer weights and leaves F16 weights alone.
 TEST(CpuMatmulQ8act, BackendModeSelectsTheKernel) {

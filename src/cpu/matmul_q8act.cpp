@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "cpu/cpu_features.h"
 #include "cpu/dequant.h"
 #include "kllens/error.h"
 
@@ -114,6 +115,7 @@ void matmul_q8act_ref(const Tensor& x, const Weight& w, const Tensor& out) {
 }
 
 void matmul_q8act(const Tensor& x, const Weight& w, const Tensor& out) {
+  if (use_avx2()) return matmul_q8act_avx2(x, w, out);
   matmul_q8act_ref(x, w, out);
 }
 

@@ -47,10 +47,12 @@ bool matmul_q8act_supports(DType t);
 
 // Step 1 for one row: x[K] → q[act_blocks(K)·32], d[act_blocks(K)], s[act_blocks(K)].
 void quantize_act_q8_ref(const float* x, int64_t K, int8_t* q, float* d, int32_t* s);
+void quantize_act_q8_avx2(const float* x, int64_t K, int8_t* q, float* d, int32_t* s);
 
 // out[n, N] = fast x[n, K] · Wᵀ (+ bias), as above. Same arguments as matmul (matmul.h);
 // w.w.dtype must satisfy matmul_q8act_supports.
 void matmul_q8act_ref(const Tensor& x, const Weight& w, const Tensor& out);
+void matmul_q8act_avx2(const Tensor& x, const Weight& w, const Tensor& out);
 void matmul_q8act(const Tensor& x, const Weight& w, const Tensor& out);
 
 }  // namespace kllens::cpu
