@@ -2,6 +2,10 @@
 // - BM_MemoryReadBandwidth: STREAM-like host read bandwidth. Sums a 512 MiB F32 array (far
 //   beyond the caches) with AVX2 loads on every OpenMP thread, four independent
 //   accumulators each, static split.
+// - read_probe/kllens vs read_sum/plain_c (issue 10, item 7): kllens's own probe
+//   (measure_read_bandwidth, which kllens bench reports as the roofline) against a plain C
+//   read-sum with 16 independent float accumulators per thread, 2 threads, 1 GiB, best of
+//   5: the probe must be at least as fast, or the roofline percentages overstate.
 // - copy/<backend>/bandwidth_64MiB: the production copy op (Backend::copy) on a 64 MiB F32
 //   tensor (lavapipe's maxStorageBufferRange is 128 MiB), counted as 128 MiB moved (read +
 //   write): what a plain streaming kernel reaches on each backend (on a discrete GPU, its
@@ -10,11 +14,14 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
 #include "bench_backends.h"
 #include "cpu/cpu_features.h"
+#include "kllens/bandwidth.h"
 
 namespace {
 
@@ -60,6 +67,48 @@ void BM_MemoryReadBandwidth(benchmark::State& state) {
   std::free(data);
 }
 BENCHMARK(BM_MemoryReadBandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// 16 scalar float chains per thread (no intrinsics): a plain C read-sum.
+float plain_sum(const float* p, size_t n) {
+  float s[16] = {};
+  for (size_t i = 0; i + 16 <= n; i += 16)
+    for (int k = 0; k < 16; ++k) s[k] += p[i + k];
+  float t = 0;
+  for (float v : s) t += v;
+  return t;
+}
+
+void BM_PlainReadSum(benchmark::State& state) {
+  const size_t bytes = size_t(1) << 30, n = bytes / sizeof(float);
+  auto* data = static_cast<float*>(std::aligned_alloc(4096, bytes));
+#pragma omp parallel for schedule(static) num_threads(2)
+  for (size_t i = 0; i < n; ++i) data[i] = 1.0f;
+  double best = 0;
+  for (auto _ : state) {
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      float total = 0;
+#pragma omp parallel num_threads(2) reduction(+ : total)
+      {
+        const size_t t = size_t(omp_get_thread_num()), nt = size_t(omp_get_num_threads());
+        const size_t chunk = n / nt / 16 * 16;
+        total += plain_sum(data + t * chunk, t + 1 == nt ? n - t * chunk : chunk);
+      }
+      benchmark::DoNotOptimize(total);
+      best = std::max(best, double(bytes) / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / 1e9);
+    }
+  }
+  state.counters["GB/s"] = best;
+  std::free(data);
+}
+BENCHMARK(BM_PlainReadSum)->Name("read_sum/plain_c")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1)->Repetitions(3);
+
+void BM_ReadProbe(benchmark::State& state) {
+  double gbs = 0;
+  for (auto _ : state) gbs = kllens::measure_read_bandwidth(size_t(1) << 30, 5);
+  state.counters["GB/s"] = gbs;
+}
+BENCHMARK(BM_ReadProbe)->Name("read_probe/kllens")->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1)->Repetitions(3);
 
 void copy_bandwidth(benchmark::State& state, kllens::Backend* be) {
   const int64_t rows = 1 << 12, cols = 1 << 12;  // 16 Mi floats = 64 MiB

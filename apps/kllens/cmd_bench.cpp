@@ -33,6 +33,8 @@ struct BenchArgs {
   int64_t prompt = 512, gen = 64, reps = 3;
   bool no_replay = false;
   BackendOption backend;
+  MatmulModeOption matmul;
+  UniformQuantOption quantize;
 };
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -51,7 +53,9 @@ double checkpoint_bytes(const std::string& dir, bool tied) {
 
 void run_bench(const BenchArgs& a) {
   auto be = a.backend.make();
+  a.matmul.apply(*be);
   auto model = Model::load(a.model, *be);
+  const double quantized_bytes = a.quantize.apply(*model);
   const ModelConfig& c = model->config();
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> tok(0, int32_t(std::min<int64_t>(c.vocab_size, 4096) - 1));
@@ -82,10 +86,12 @@ void run_bench(const BenchArgs& a) {
     if (vk) vulkan_counters(*be, vk1);
     replayed = decoder.replaying();
   }
-  const double bytes = checkpoint_bytes(a.model, c.tie_word_embeddings);
+  const double bytes = checkpoint_bytes(a.model, c.tie_word_embeddings) + quantized_bytes;
   const double decode_tps = double(a.gen) / decode;
   const double bw = measure_read_bandwidth();
-  fmt::print("model {} on {}: {:.1f} MB of weights\n", a.model, be->name(), bytes / 1e6);
+  fmt::print("model {} on {}: {:.1f} MB of weights{}, matmul {}\n", a.model, be->name(), bytes / 1e6,
+             a.quantize.spec.empty() ? "" : " (linear layers " + a.quantize.spec + ")",
+             matmul_mode_name(be->matmul_mode()));
   fmt::print("prefill  {} tokens: {:.1f} tokens/s\n", a.prompt, double(a.prompt) / prefill);
   fmt::print("decode   {} tokens: {:.1f} tokens/s ({:.2f} ms/token, {})\n", a.gen, decode_tps, 1e3 / decode_tps,
              replayed ? "replayed steps" : "direct steps");
@@ -113,6 +119,8 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--reps", a->reps, "Repetitions (best is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--no-replay", a->no_replay, "Run every decode step directly instead of replaying a recorded one");
   a->backend.add_to(cmd);
+  a->matmul.add_to(cmd);
+  a->quantize.add_to(cmd);
   cmd->callback([a] { run_bench(*a); });
 }
 

@@ -26,6 +26,7 @@ struct GenerateArgs {
   SamplingParams sampling;
   bool ignore_eos = false, no_replay = false;
   BackendOption backend;
+  MatmulModeOption matmul;
 };
 
 void run_generate(const GenerateArgs& a) {
@@ -37,6 +38,7 @@ void run_generate(const GenerateArgs& a) {
   if (int64_t(prompt.size()) > a.ctx)
     fail("generate: the prompt has {} tokens, longer than the context of {} (--ctx)", prompt.size(), a.ctx);
   auto be = a.backend.make();
+  a.matmul.apply(*be);
   auto model = Model::load(a.model, *be);
   const int64_t V = model->config().vocab_size;
   const int64_t steps = std::min(a.n, a.ctx - int64_t(prompt.size()));
@@ -116,6 +118,7 @@ void register_generate(CLI::App& app) {
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Keep going after the end-of-text token");
   cmd->add_flag("--no-replay", a->no_replay, "Run every decode step directly instead of replaying a recorded one");
   a->backend.add_to(cmd);
+  a->matmul.add_to(cmd);
   cmd->callback([a, text, ids] {
     if (text->count() == 0 && ids->count() == 0) fail("generate: give --prompt or --prompt-ids");
     run_generate(*a);

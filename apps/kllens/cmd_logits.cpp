@@ -14,6 +14,7 @@ namespace {
 struct LogitsArgs {
   std::string model, ids, ids_file, out;
   BackendOption backend;
+  MatmulModeOption matmul;
 };
 
 void run_logits(const LogitsArgs& a) {
@@ -22,6 +23,7 @@ void run_logits(const LogitsArgs& a) {
                                                  : read_ids_file(a.ids_file, batch);
   const int64_t seqlen = int64_t(ids.size()) / batch;
   auto be = a.backend.make();
+  a.matmul.apply(*be);
   auto model = Model::load(a.model, *be);
   const int64_t V = model->config().vocab_size;
   for (int32_t id : ids)
@@ -46,6 +48,7 @@ void register_logits(CLI::App& app) {
   ids->excludes(file);
   cmd->add_option("--out", a->out, "Output .safetensors file")->required();
   a->backend.add_to(cmd);
+  a->matmul.add_to(cmd);
   cmd->callback([a, ids, file] {
     if (ids->count() == 0 && file->count() == 0) fail("logits: give --ids or --ids-file");
     run_logits(*a);

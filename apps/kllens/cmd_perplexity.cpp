@@ -9,7 +9,7 @@
 namespace kllens::cli {
 
 void register_perplexity(CLI::App& app) {
-  struct Args { std::string model, text; int64_t ctx = 256, max_tokens = 0, batch = 4; BackendOption backend; };
+  struct Args { std::string model, text; int64_t ctx = 256, max_tokens = 0, batch = 4; BackendOption backend; MatmulModeOption matmul; };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("perplexity", "Perplexity over non-overlapping windows");
   cmd->add_option("MODEL", a->model, "Hugging Face model folder")->required();
@@ -18,11 +18,13 @@ void register_perplexity(CLI::App& app) {
   cmd->add_option("--max-tokens", a->max_tokens, "Use only the first N tokens (0 = all)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--batch", a->batch, "Windows per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   a->backend.add_to(cmd);
+  a->matmul.add_to(cmd);
   cmd->callback([a] {
     auto tok = load_tokenizer(a->model);
     std::vector<int32_t> ids = tok->encode(read_text(a->text));
     if (a->max_tokens > 0 && int64_t(ids.size()) > a->max_tokens) ids.resize(size_t(a->max_tokens));
     auto be = a->backend.make();
+    a->matmul.apply(*be);
     auto model = Model::load(a->model, *be);
     const PerplexityResult r = perplexity(*model, ids, a->ctx, a->batch,
                                           [](int64_t d, int64_t t) { progress("windows", d, t); });

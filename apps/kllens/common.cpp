@@ -11,6 +11,7 @@
 
 #include "kllens/error.h"
 #include "kllens/io.h"
+#include "kllens/quant.h"
 #include "kllens/safetensors.h"
 #ifdef KLLENS_HAVE_VULKAN
 #include "kllens/vulkan.h"
@@ -27,6 +28,31 @@ void BackendOption::add_to(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_flag("--profile", profile,
                 "Vulkan: GPU time per kernel (timestamps), printed to stderr at the end");
+}
+
+void MatmulModeOption::add_to(CLI::App* cmd) {
+  cmd->add_flag("--exact", exact,
+                "Quantised weights: fp32 activations x dequantised weights (the lens's arithmetic) "
+                "instead of the default fast int8 activations x integer weights");
+}
+
+void UniformQuantOption::add_to(CLI::App* cmd) {
+  cmd->add_option("--quantize", spec,
+                  "Quantise every linear layer in memory first: q8, q4 (per channel), q8_g32, q4_g32, ...");
+}
+
+double UniformQuantOption::apply(Model& model) const {
+  if (spec.empty()) return 0;
+  const QuantSpec q = QuantSpec::parse(spec);
+  double delta = 0;
+  for (const LinearLayer& l : model.linear_layers()) {
+    Weight w = quantize_weight(model.backend(), *l.weight, q);
+    delta += double(w.w.span_bytes()) + double(w.scale.empty() ? 0 : w.scale.span_bytes()) -
+             double(l.weight->w.span_bytes()) -
+             double(l.weight->scale.empty() ? 0 : l.weight->scale.span_bytes());
+    *l.weight = std::move(w);
+  }
+  return delta;
 }
 
 BackendHandle BackendOption::make() const {

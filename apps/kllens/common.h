@@ -41,6 +41,25 @@ struct BackendOption {
   BackendHandle make() const;
 };
 
+// --exact: the matmul arithmetic on quantised weights (MatmulMode) of generate,
+// perplexity, bench and logits. fast (integer activations × integer weights) unless
+// --exact asks for fp32 activations × dequantised weights, the lens's arithmetic.
+struct MatmulModeOption {
+  bool exact = false;
+  void add_to(CLI::App* cmd);
+  MatmulMode mode() const { return exact ? MatmulMode::exact : MatmulMode::fast; }
+  void apply(Backend& be) const { be.set_matmul_mode(mode()); }
+};
+
+// --quantize SPEC (q8, q4, q8_g32, q4_g32, ...): every linear layer of the loaded model
+// quantised in memory (a uniform plan), for timing quantised models. apply() returns the
+// change in weight bytes (negative: fewer bytes to read per decode step).
+struct UniformQuantOption {
+  std::string spec;
+  void add_to(CLI::App* cmd);
+  double apply(Model& model) const;
+};
+
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 
 // A text file's bytes; throws "PATH: ..." if unreadable, and "PATH: empty text" if empty.

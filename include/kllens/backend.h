@@ -17,6 +17,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "kllens/error.h"
 #include "kllens/tensor.h"
@@ -106,6 +107,21 @@ struct AttentionArgs {
 // columns.
 inline constexpr int64_t kKlStats = 8;
 
+// How matmul multiplies activations with quantised weights (Q8_C, Q4_C, Q8_0, Q4_0).
+// F32 / F16 / BF16 weights are multiplied the same way in both modes.
+//   exact  fp32 activations × the dequantised weights, summed in fp32: the paper's fake
+//          quantisation, what the lens measures. The sensitivity sweep always uses it.
+//   fast   deployment arithmetic, op `matmul_q8act` (src/cpu/matmul_q8act.h states it
+//          exactly): each activation row is quantised on the fly to int8 per block of 32
+//          along K (d = max|x|/127, the last block of a row whose K is not a multiple of
+//          32 is shorter), each block's integer dot product with the INT8/INT4 weights is
+//          summed exactly in int32, and the per-block scales are applied in fp32 in
+//          ascending block order.
+// The mode is part of the backend's state (set_matmul_mode), read by each matmul when it
+// is enqueued or recorded; a graph replays the mode it was captured with.
+enum class MatmulMode : uint8_t { exact, fast };
+std::string_view matmul_mode_name(MatmulMode m);
+
 // A recorded sequence of ops (Backend::begin_capture / end_capture), run again by
 // Backend::replay without recording anything: "record once, replay per token". Every
 // tensor the ops touched is bound as it was at capture (the graph keeps those buffers
@@ -128,6 +144,11 @@ class Backend {
   Backend& operator=(const Backend&) = delete;
 
   virtual std::string name() const = 0;
+
+  // The arithmetic of matmul on quantised weights for ops enqueued from now on (see
+  // MatmulMode). A new backend is exact; the CLI sets fast unless --exact is given.
+  void set_matmul_mode(MatmulMode m) { matmul_mode_ = m; }
+  MatmulMode matmul_mode() const { return matmul_mode_; }
 
   // ---- memory -------------------------------------------------------------------------
   // A new contiguous tensor, contents undefined. Rows of quantised types are row_bytes apart.
@@ -152,7 +173,8 @@ class Backend {
   // residual += delta; out = rms_norm(residual): the boundary between pre-norm blocks.
   virtual void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w,
                             float eps, const Tensor& out) = 0;
-  // out[n,N] = x[n,K] · Wᵀ (+ bias). GEMV when n == 1, GEMM otherwise.
+  // out[n,N] = x[n,K] · Wᵀ (+ bias). GEMV when n == 1, GEMM otherwise. Quantised weights
+  // follow matmul_mode().
   virtual void matmul(const Tensor& x, const Weight& w, const Tensor& out) = 0;
   virtual void conv1d_causal(const Conv1dArgs& a) = 0;
   virtual void ssm_scan(const SsmScanArgs& a) = 0;
@@ -209,6 +231,9 @@ class Backend {
     (void)graph;
     throw Error("replay: the " + name() + " backend does not capture");
   }
+
+ private:
+  MatmulMode matmul_mode_ = MatmulMode::exact;
 };
 
 // The CPU reference backend (AVX2+FMA+F16C with OpenMP where the CPU has them, scalar

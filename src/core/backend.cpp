@@ -14,6 +14,10 @@ Tensor Backend::import_host(std::shared_ptr<const void> /*owner*/, const void* d
 }
 
 // Ops a backend has not implemented yet fail loudly, naming the op and the backend.
+std::string_view matmul_mode_name(MatmulMode m) {
+  return m == MatmulMode::fast ? "fast" : "exact";
+}
+
 #define KLLENS_UNSUPPORTED(op) fail("op {} is not implemented on the {} backend", op, name())
 
 void Backend::ssd_scan(const SsdScanArgs&) { KLLENS_UNSUPPORTED("ssd_scan"); }

@@ -17,6 +17,7 @@
 #include "cpu/embed.h"
 #include "cpu/kl_reduce.h"
 #include "cpu/matmul.h"
+#include "cpu/matmul_q8act.h"
 #include "cpu/rms_norm.h"
 #include "cpu/rms_norm_gated.h"
 #include "cpu/rope.h"
@@ -185,6 +186,8 @@ class CpuBackend final : public Backend {
     check_vec("matmul", "scale", w.scale, N, true);
     check_vec("matmul", "bias", w.bias, N, true);
     KL_CHECK(!overlaps(out, x), "matmul: out overlaps x");
+    if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(W.dtype))
+      return cpu::matmul_q8act(x, w, out);
     cpu::matmul(x, w, out);
   }
 

@@ -39,4 +39,17 @@ float* scratch_floats(size_t n) {
   return buf.get();
 }
 
+void* scratch_act(size_t bytes) {
+  thread_local std::unique_ptr<float, FreeDeleter> buf;
+  thread_local size_t cap = 0;
+  if (bytes > cap) {
+    const size_t rounded = (bytes + 63) / 64 * 64;
+    float* p = static_cast<float*>(std::aligned_alloc(64, rounded ? rounded : 64));
+    if (!p) throw std::bad_alloc();
+    buf.reset(p);
+    cap = rounded;
+  }
+  return buf.get();
+}
+
 }  // namespace kllens::cpu

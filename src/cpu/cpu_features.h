@@ -21,5 +21,9 @@ bool use_avx2();
 // next call on the same thread. Lives in a non-AVX2 file so that no std template is
 // instantiated with AVX2 code (the linker could otherwise keep that copy for everyone).
 float* scratch_floats(size_t n);
+// A second per-thread scratch (64-byte aligned, at least `bytes`), apart from
+// scratch_floats: an op's calling thread keeps its quantised activations here while the
+// same thread, as one of the workers, uses scratch_floats.
+void* scratch_act(size_t bytes);
 
 }  // namespace kllens::cpu
