@@ -11,7 +11,7 @@
 // Alignment the launcher guarantees (else it runs the element-by-element variant):
 //   F16 / BF16  row start (elements) even;  Q8_C / Q4_C  row start (bytes) a multiple of 4;
 //   Q8_0 / Q4_0 row start (bytes) even: a block is 34 / 18 bytes, so its codes start on a
-//               word boundary or two bytes past one, and are funnel-shifted from two words.
+//               word boundary or two bytes past one (code_words).
 //   F32         none (plain loads).
 // Unit layouts (E weights):
 //   F32 E floats; F16 / BF16 E/2 words, two values each (low half first);
@@ -29,14 +29,25 @@ layout(std430, binding = W_BINDING) readonly buffer WeightWords { uint ww[]; };
 const uint E = 32u / SPLIT;
 
 #if WTYPE == KL_WTYPE_Q8_0 || WTYPE == KL_WTYPE_Q4_0
-// Codes of Q8_0 / Q4_0 at byte a (even): one word, or two halves of two words.
-uint code_word(uint a) {
-  const uint i = a >> 2;
-  return (a & 2u) == 0u ? ww[i] : (ww[i] >> 16) | (ww[i + 1u] << 16);
+// The unit's M code words of the Q8_0 / Q4_0 block at byte b (even): the M + 1 words from
+// (b + 4·M·part) / 4 are loaded, every one once, and code word i is word i + 1 when the
+// codes start on a word (b ≡ 2 mod 4) or the two halves of words i and i + 1 (b ≡ 0). The
+// choice is a select, not a branch: lanes of one subgroup see both alignments.
+const uint M = (WTYPE == KL_WTYPE_Q8_0 ? 8u : 4u) / SPLIT;
+void code_words(uint b, uint part, out uint codes[8], out uint first) {
+  const uint base = (b + 4u * M * part) >> 2;
+  const bool on_word = (b & 2u) != 0u;
+  uint prev = ww[base];
+  first = prev;
+  for (uint i = 0; i < M; ++i) {
+    const uint next = ww[base + 1u + i];
+    codes[i] = on_word ? next : (prev >> 16) | (next << 16);
+    prev = next;
+  }
 }
-// The f16 block scale at byte b (even).
-float block_scale(uint b) {
-  const uint v = ww[b >> 2];
+// The f16 block scale at byte b (even); `first` is the word at b / 4 when part is 0.
+float block_scale(uint b, uint first) {
+  const uint v = SPLIT == 1u ? first : ww[b >> 2];
   return unpackHalf2x16((b & 2u) == 0u ? v : v >> 16).x;
 }
 #endif
@@ -79,19 +90,23 @@ float unit_dot(uint row, uint blk, uint part, float xv[32]) {
     for (int c = 0; c < 8; ++c) s += float(bitfieldExtract(v, 4 * c, 4)) * xv[8u * i + uint(c)];
   }
 #elif WTYPE == KL_WTYPE_Q8_0
-  const uint b = row + blk * 34u, q = b + 2u + part * E;
-  for (uint i = 0; i < E / 4u; ++i) {
-    const int v = int(code_word(q + 4u * i));
+  const uint b = row + blk * 34u;
+  uint codes[8], first;
+  code_words(b, part, codes, first);
+  for (uint i = 0; i < M; ++i) {
+    const int v = int(codes[i]);
     for (int c = 0; c < 4; ++c) s += float(bitfieldExtract(v, 8 * c, 8)) * xv[4u * i + uint(c)];
   }
-  s *= block_scale(b);
+  s *= block_scale(b, first);
 #else  // Q4_0
-  const uint b = row + blk * 18u, q = b + 2u + part * (E / 2u);
-  for (uint i = 0; i < E / 8u; ++i) {
-    const uint v = code_word(q + 4u * i);
+  const uint b = row + blk * 18u;
+  uint codes[8], first;
+  code_words(b, part, codes, first);
+  for (uint i = 0; i < M; ++i) {
+    const uint v = codes[i];
     for (uint c = 0; c < 8u; ++c) s += float(int((v >> (4u * c)) & 0xfu) - 8) * xv[8u * i + c];
   }
-  s *= block_scale(b);
+  s *= block_scale(b, first);
 #endif
   return s;
 }

@@ -79,8 +79,15 @@ GemvShape pick_gemv_shape(const DeviceInfo& info, uint32_t gpu_wg) {
     if (word == "cpu") s = GemvShape{cpu.wg, cpu.rows, cpu.split, s.blocked};
     else if (word == "gpu") s = GemvShape{gpu.wg, gpu.rows, gpu.split, s.blocked};
     else if (word == "element") s.blocked = false;
-    else fail("KLLENS_VULKAN_GEMV={}: expected a comma-separated list of cpu, gpu, element", v);
+    else if (word.starts_with("wg=")) s.wg = uint32_t(std::strtoul(word.data() + 3, nullptr, 10));
+    else if (word.starts_with("rows=")) s.rows = uint32_t(std::strtoul(word.data() + 5, nullptr, 10));
+    else if (word.starts_with("split=")) s.split = uint32_t(std::strtoul(word.data() + 6, nullptr, 10));
+    else fail("KLLENS_VULKAN_GEMV={}: expected a comma-separated list of cpu, gpu, element, wg=N, rows=N, split=N", v);
   }
+  KL_CHECK(s.wg >= info.max_subgroup_size && (s.wg & (s.wg - 1)) == 0 && s.wg <= info.max_group_invocations &&
+               s.rows >= 1 && s.rows <= 64 && (s.split == 1 || s.split == 2 || s.split == 4),
+           "KLLENS_VULKAN_GEMV={}: wg must be a power of two in [{}, {}], rows in [1, 64], split 1, 2 or 4", v ? v : "",
+           info.max_subgroup_size, info.max_group_invocations);
   return s;
 }
 }  // namespace
