@@ -20,6 +20,8 @@ namespace {
 constexpr double kFp32 = 1e-7;
 const char* kFp32Why = "fp32 math on both sides; only summation order and exp/log ulps differ";
 
+}  // namespace
+
 // ---- weights ------------------------------------------------------------------------------
 
 // Random bytes of a weight [N, K] in any storage type, plus per-row scales for Q8_C/Q4_C.
@@ -42,6 +44,8 @@ CaseTensor weight_tensor(DType t, int64_t N, int64_t K, uint64_t seed) {
   }
   return ct;
 }
+
+namespace {
 
 bool per_row_scale(DType t) { return t == DType::Q8_C || t == DType::Q4_C; }
 

@@ -12,7 +12,7 @@
 // GEMV (n < kGemmMinRows, decode): x quantised once (Q4_C: each block's codes stored as
 // even elements then odd ones, matching the nibble order of a Q4_C byte run, so the
 // weights unpack like Q4_0's), W rows split statically over the threads, each row
-// streamed once and dotted with every x row.
+// streamed once and dotted with every x row, two blocks per step into two accumulators.
 // GEMM (prefill): the whole activation panel is quantised once (rows split over the
 // threads), then tasks of (16 W rows, a chunk of x rows) unpack their W rows once to
 // signed int8 with per-block fp32 scales and run 4 × 2 register tiles (4 x rows, 2 W
@@ -35,12 +35,6 @@ constexpr int64_t kParallelMinMacs = int64_t(1) << 18;  // as matmul_avx2.cpp
 
 constexpr bool is_q4(DType t) { return t == DType::Q4_C || t == DType::Q4_0; }
 constexpr bool per_row(DType t) { return t == DType::Q8_C || t == DType::Q4_C; }
-
-inline float f16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
 
 // ---- activations -------------------------------------------------------------------------
 
@@ -112,9 +106,10 @@ inline __m256i dot_s8(__m256i w, __m256i x) {
   return pair_sums(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 
-// Lane sums = I_b for offset nibbles u = w + 8 and codes x with block sum s.
-inline __m256i dot_u4(__m256i u, __m256i x, int32_t s) {
-  return _mm256_sub_epi32(pair_sums(u, x), _mm256_setr_epi32(8 * s, 0, 0, 0, 0, 0, 0, 0));
+// Lane sums = I_b for offset nibbles u = w + 8 and codes x with block sum s: the 8 lanes
+// of s (a broadcast load) subtract 8 · s in all.
+inline __m256i dot_u4(__m256i u, __m256i x, const int32_t* s) {
+  return _mm256_sub_epi32(pair_sums(u, x), _mm256_set1_epi32(*s));
 }
 
 // 16 bytes of nibbles → 32 bytes: low nibbles first, then high ones.
@@ -137,17 +132,17 @@ struct Args {
 };
 
 // Block b of a stored row as 32 bytes: Q8 types signed codes, Q4 types u = w + 8 (Q4_C in
-// even/odd order); *e = block scale (1 for the per-row types).
+// even/odd order). Block types: *e = the f16 block scale's raw bits.
 template <DType T>
-inline __m256i load_block(const uint8_t* row, int64_t b, int64_t K, float* e) {
+inline __m256i load_block(const uint8_t* row, int64_t b, int64_t K, uint16_t* e) {
   if constexpr (T == DType::Q8_0) {
-    *e = f16(row + b * 34);
+    std::memcpy(e, row + b * 34, 2);
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + b * 34 + 2));
   } else if constexpr (T == DType::Q4_0) {
-    *e = f16(row + b * 18);
+    std::memcpy(e, row + b * 18, 2);
     return unpack_nibbles(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + b * 18 + 2)));
   } else {
-    *e = 1.0f;
+    *e = 0x3c00;  // 1.0
     constexpr int64_t bytes = T == DType::Q8_C ? 32 : 16;  // per block of 32
     const uint8_t* p = row + b * bytes;
     alignas(32) uint8_t tmp[32];
@@ -167,28 +162,43 @@ inline __m256i load_block(const uint8_t* row, int64_t b, int64_t K, float* e) {
   }
 }
 
+// acc += I_b · scale of block b of one W row against x row r (rb = r · nb + b).
+template <DType T>
+inline __m256 block_term(const Args& a, __m256i w, uint16_t e, int64_t rb, __m256 acc) {
+  const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + rb * kActBlock));
+  __m256i m;
+  if constexpr (is_q4(T)) m = dot_u4(w, x, a.s + rb);
+  else m = dot_s8(w, x);
+  __m256 c = _mm256_broadcast_ss(a.d + rb);
+  if constexpr (!per_row(T)) c = _mm256_mul_ps(c, _mm256_cvtph_ps(_mm_set1_epi16(short(e))));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), c, acc);
+}
+
+// Two accumulators per x row (even and odd blocks) keep two FMA chains in flight.
 template <DType T, int NX>
 void gemv(const Args& a) {
 #pragma omp parallel for schedule(static) if (a.N * a.K * NX >= kParallelMinMacs)
   for (int64_t j = 0; j < a.N; ++j) {
     const uint8_t* row = a.W + size_t(j) * a.wrb;
-    __m256 acc[NX];
-    for (int r = 0; r < NX; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < a.nb; ++b) {
-      float e;
-      const __m256i w = load_block<T>(row, b, a.K, &e);
+    __m256 acc0[NX], acc1[NX];
+    for (int r = 0; r < NX; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= a.nb; b += 2) {
+      uint16_t e0, e1;
+      const __m256i w0 = load_block<T>(row, b, a.K, &e0);
+      const __m256i w1 = load_block<T>(row, b + 1, a.K, &e1);
       for (int r = 0; r < NX; ++r) {
-        const int64_t rb = r * a.nb + b;
-        const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a.q + rb * kActBlock));
-        __m256i m;
-        if constexpr (is_q4(T)) m = dot_u4(w, x, a.s[rb]);
-        else m = dot_s8(w, x);
-        const float c = per_row(T) ? a.d[rb] : a.d[rb] * e;
-        acc[r] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(c), acc[r]);
+        acc0[r] = block_term<T>(a, w0, e0, r * a.nb + b, acc0[r]);
+        acc1[r] = block_term<T>(a, w1, e1, r * a.nb + b + 1, acc1[r]);
       }
     }
+    if (b < a.nb) {
+      uint16_t e0;
+      const __m256i w0 = load_block<T>(row, b, a.K, &e0);
+      for (int r = 0; r < NX; ++r) acc0[r] = block_term<T>(a, w0, e0, r * a.nb + b, acc0[r]);
+    }
     for (int r = 0; r < NX; ++r) {
-      float v = avx2::hsum8(acc[r]);
+      float v = avx2::hsum8(_mm256_add_ps(acc0[r], acc1[r]));
       if (per_row(T)) v *= a.scale[j];
       if (a.bias) v += a.bias[j];
       a.out[r * a.os + j] = v;
@@ -233,7 +243,9 @@ void unpack_row(const Args& a, int64_t j, int8_t* wq, float* e) {
       w = _mm256_set_m128i(_mm_unpackhi_epi8(lo, hi), _mm_unpacklo_epi8(lo, hi));
       e[b] = 1.0f;
     } else {
-      w = load_block<T>(row, b, a.K, &e[b]);
+      uint16_t h;
+      w = load_block<T>(row, b, a.K, &h);
+      e[b] = _cvtsh_ss(h);
     }
     if constexpr (is_q4(T)) w = _mm256_sub_epi8(w, _mm256_set1_epi8(8));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(wq + b * kActBlock), w);
