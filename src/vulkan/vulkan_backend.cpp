@@ -67,8 +67,8 @@ uint32_t pick_gemm_threads(const DeviceInfo& info) {
 // shared-memory round), a whole block per thread, and 16 rows per workgroup sharing each
 // x load. GPUs: 64+ threads, 4 threads per block (a Q4 thread reads one code word), 4 rows.
 GemvShape pick_gemv_shape(const DeviceInfo& info, uint32_t gpu_wg) {
-  const GemvShape cpu{std::max(8u, info.max_subgroup_size), 16, 1, true};
-  const GemvShape gpu{gpu_wg, 4, 4, true};
+  const GemvShape cpu{std::max(8u, info.max_subgroup_size), 16, 1, true, true};
+  const GemvShape gpu{gpu_wg, 4, 4, true, true};
   GemvShape s = info.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? cpu : gpu;
   // $KLLENS_VULKAN_GEMV: comma-separated cpu | gpu (that shape), element (the fallback).
   const char* v = std::getenv("KLLENS_VULKAN_GEMV");
@@ -76,13 +76,14 @@ GemvShape pick_gemv_shape(const DeviceInfo& info, uint32_t gpu_wg) {
     const size_t comma = rest.find(',');
     const std::string_view word = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    if (word == "cpu") s = GemvShape{cpu.wg, cpu.rows, cpu.split, s.blocked};
-    else if (word == "gpu") s = GemvShape{gpu.wg, gpu.rows, gpu.split, s.blocked};
+    if (word == "cpu") s = GemvShape{cpu.wg, cpu.rows, cpu.split, s.blocked, s.dot};
+    else if (word == "gpu") s = GemvShape{gpu.wg, gpu.rows, gpu.split, s.blocked, s.dot};
     else if (word == "element") s.blocked = false;
+    else if (word == "nodot") s.dot = false;
     else if (word.starts_with("wg=")) s.wg = uint32_t(std::strtoul(word.data() + 3, nullptr, 10));
     else if (word.starts_with("rows=")) s.rows = uint32_t(std::strtoul(word.data() + 5, nullptr, 10));
     else if (word.starts_with("split=")) s.split = uint32_t(std::strtoul(word.data() + 6, nullptr, 10));
-    else fail("KLLENS_VULKAN_GEMV={}: expected a comma-separated list of cpu, gpu, element, wg=N, rows=N, split=N", v);
+    else fail("KLLENS_VULKAN_GEMV={}: expected a comma-separated list of cpu, gpu, element, nodot, wg=N, rows=N, split=N", v);
   }
   KL_CHECK(s.wg >= info.max_subgroup_size && (s.wg & (s.wg - 1)) == 0 && s.wg <= info.max_group_invocations &&
                s.rows >= 1 && s.rows <= 64 && (s.split == 1 || s.split == 2 || s.split == 4),
@@ -220,6 +221,7 @@ void VulkanBackend::add_rms_norm(const Tensor& residual, const Tensor& delta, co
   vk::rms_norm(*this, residual, &delta, w, eps, out);
 }
 void VulkanBackend::matmul(const Tensor& x, const Weight& w, const Tensor& out) {
+  if (matmul_mode() == MatmulMode::fast && dtype_is_quantized(w.w.dtype)) return vk::matmul_q8act(*this, x, w, out);
   vk::matmul(*this, x, w, out);
 }
 void VulkanBackend::conv1d_causal(const Conv1dArgs& a) { vk::conv1d_causal(*this, a); }

@@ -24,9 +24,12 @@ namespace kllens::vk {
 // the required subgroup size), rows output features, split threads per 32-block, and
 // whether it reads by 32-blocks (else element by element). Picked per device kind in
 // vulkan_backend.cpp (pick_gemv_shape); $KLLENS_VULKAN_GEMV overrides (include/kllens/vulkan.h).
+// The fast matmul (matmul_q8act.cpp) takes wg and rows too, and packed integer dot
+// products where the device has them unless dot is off.
 struct GemvShape {
   uint32_t wg = 64, rows = 4, split = 4;
   bool blocked = true;
+  bool dot = true;
 };
 
 class VulkanBackend final : public Backend {
@@ -113,6 +116,7 @@ void embed(VulkanBackend& vb, const Tensor& table, const Tensor& ids, const Tens
 void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Tensor& w, float eps,
               const Tensor& out);
 void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out);
+void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out);
 void conv1d_causal(VulkanBackend& vb, const Conv1dArgs& a);
 void ssm_scan(VulkanBackend& vb, const SsmScanArgs& a);
 void add(VulkanBackend& vb, const Tensor& a, const Tensor& b, const Tensor& out);

@@ -1,0 +1,35 @@
+// matmul_q8act push constants, shared by shaders/matmul_q8act.comp and
+// src/vulkan/matmul_q8act.cpp. The fast matmul (src/cpu/matmul_q8act.h states the
+// arithmetic): x quantised to int8 per 32-block, then integer block products.
+#ifndef KLLENS_SHADERS_MATMUL_Q8ACT_H
+#define KLLENS_SHADERS_MATMUL_Q8ACT_H
+#include "common.h"
+KL_BEGIN_PUSH
+// QA_KERNEL 0: x [n, K] F32 (binding 0) → q [n, nb·8] int8×4 words (1), d [n, nb] F32 (2),
+// s [n, nb] I32 (3), each row of q/d/s packed (q_stride = nb·8, d/s stride = nb).
+struct QuantizeActPush {
+  uint n;
+  uint K;
+  uint nb;         // ⌈K/32⌉
+  uint x_off;
+  uint x_stride;
+};
+// QA_KERNEL 1: out[r, j] from q, d, s of x row r (bindings 0-2) and weight row j (W
+// binding 3, bytes; per-row scales binding 4 for Q8_C/Q4_C), bias (5), out (6).
+struct MatmulQ8actPush {
+  uint n;
+  uint K;
+  uint N;
+  uint nb;
+  uint w_off;      // bytes
+  uint w_stride;   // bytes
+  uint s_off;      // per-row scales [N]
+  uint b_off;
+  uint has_bias;
+  uint out_off;
+  uint out_stride;
+};
+KL_END_PUSH(QuantizeActPush, 5)
+KL_BEGIN_PUSH
+KL_END_PUSH(MatmulQ8actPush, 11)
+#endif

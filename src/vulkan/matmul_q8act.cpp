@@ -1,0 +1,86 @@
+// matmul_q8act: matmul in MatmulMode::fast on Q8_C / Q4_C / Q8_0 / Q4_0 weights, the
+// arithmetic of src/cpu/matmul_q8act.h (shaders/matmul_q8act.comp). Two dispatches: x
+// quantised to int8 per 32-block (q, d, s in scratch tensors of this call), then the
+// integer block products, one workgroup per (GemvShape::rows outputs, x row) for GEMV and
+// GEMM alike (no int8 GEMM tiles yet). The products use 4×8-bit packed dot products where
+// the device has shaderIntegerDotProduct (the *_dot variants) unless GemvShape::dot is off
+// ($KLLENS_VULKAN_GEMV=nodot), else plain integer multiply-adds; both are exact.
+// Weights beyond maxStorageBufferRange run in row chunks, as in matmul.cpp.
+#include <string>
+
+#include "shaders/matmul_q8act.h"
+#include "vulkan/vulkan_backend.h"
+
+namespace kllens::vk {
+
+using shader::MatmulQ8actPush;
+using shader::QuantizeActPush;
+
+namespace {
+const char* type_suffix(DType t) {
+  switch (t) {
+    case DType::Q8_C: return "q8_c";
+    case DType::Q4_C: return "q4_c";
+    case DType::Q8_0: return "q8_0";
+    case DType::Q4_0: return "q4_0";
+    default: fail("matmul_q8act: {} weights are not supported", dtype_name(t));
+  }
+}
+}  // namespace
+
+void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out) {
+  const int64_t n = x.rows(), K = x.cols(), N = w.out_features();
+  const DType t = w.w.dtype;
+  const std::string name = std::string("matmul_q8act_") + type_suffix(t);
+  check_view(x, "matmul_q8act: x", DType::F32, n, K);
+  KL_CHECK(!w.w.empty() && w.w.rows() == N && w.w.cols() == K, "matmul_q8act: weight is {}, expected [{}, {}]",
+           shape_str(w.w.shape), N, K);
+  const bool per_row = t == DType::Q8_C || t == DType::Q4_C;
+  if (per_row) check_view(w.scale, "matmul_q8act: scale", DType::F32, 1, N);
+  if (!w.bias.empty()) check_view(w.bias, "matmul_q8act: bias", DType::F32, 1, N);
+  check_view(out, "matmul_q8act: out", DType::F32, n, N);
+  if (n == 0 || N == 0) return;
+  KL_CHECK(n <= int64_t(vb.info().max_group_count[1]), "matmul_q8act: {} rows is too many", n);
+
+  const GemvShape& gs = vb.gemv_shape();
+  const int64_t nb = (K + 31) / 32;
+  const Tensor q = vb.alloc(DType::I32, {n, nb * 8}), d = vb.alloc(DType::F32, {n, nb}),
+               s = vb.alloc(DType::I32, {n, nb});
+  const BoundTensor bq = vb.stream().bind(q, 4, true), bd = vb.stream().bind(d, 4, true),
+                    bs = vb.stream().bind(s, 4, true);
+  {
+    const BoundTensor bx = vb.stream().bind(x, 4, false);
+    const Kernel& k = vb.pipelines().get("matmul_q8act_quantize", 4, sizeof(QuantizeActPush), {gs.wg});
+    const QuantizeActPush p{u32(n, "n"), u32(K, "K"), u32(nb, "blocks"), bx.elem, u32(x.row_stride, "x stride")};
+    const Binding bind[] = {bx.binding, bq.binding, bd.binding, bs.binding};
+    vb.stream().dispatch(k, bind, &p, groups(nb, gs.wg), uint32_t(n), 1, "matmul_q8act_quantize");
+  }
+
+  const bool dot = gs.dot && vb.info().integer_dot_product;
+  const std::string variant = name + (dot ? "_dot" : "");
+  const Kernel& k = vb.pipelines().get(variant, 7, sizeof(MatmulQ8actPush), {gs.wg, gs.rows});
+  const int64_t row_bytes = int64_t(w.w.row_bytes());
+  const int64_t slack = int64_t(vb.info().min_storage_offset_alignment) + 4;
+  int64_t chunk = std::max<int64_t>(1, (int64_t(vb.info().max_storage_buffer_range) - slack) / row_bytes);
+  chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * gs.rows);
+  const Binding rq{bq.binding.buffer, bq.binding.offset, bq.binding.range, false};
+  const Binding rd{bd.binding.buffer, bd.binding.offset, bd.binding.range, false};
+  const Binding rs{bs.binding.buffer, bs.binding.offset, bs.binding.range, false};
+  for (int64_t j0 = 0; j0 < N; j0 += chunk) {
+    const int64_t nc = std::min(chunk, N - j0);
+    const Weight part = w.slice_rows(j0, nc);
+    const BoundTensor bw = vb.stream().bind(part.w, 1, false);
+    // Word reads: Q8_C/Q4_C rows are padded to 4 bytes, Q8_0/Q4_0 blocks are 34/18 bytes.
+    KL_CHECK(bw.elem % (per_row ? 4 : 2) == 0, "matmul_q8act: weight view at byte {} is not aligned", bw.elem);
+    const BoundTensor bsc = per_row ? vb.stream().bind(part.scale, 4, false) : bd;
+    const BoundTensor bb = vb.stream().bind(part.bias.empty() ? d : part.bias, 4, false);
+    const BoundTensor bo = vb.stream().bind(out.slice_cols(j0, nc), 4, true);
+    const MatmulQ8actPush p{u32(n, "n"), u32(K, "K"), u32(nc, "N"), u32(nb, "blocks"), bw.elem,
+                            u32(row_bytes, "weight stride"), bsc.elem, bb.elem, w.bias.empty() ? 0u : 1u,
+                            bo.elem, u32(out.row_stride, "out stride")};
+    const Binding bind[] = {rq, rd, rs, bw.binding, per_row ? bsc.binding : rd, bb.binding, bo.binding};
+    vb.stream().dispatch(k, bind, &p, groups(nc, gs.rows), uint32_t(n), 1, variant.c_str());
+  }
+}
+
+}  // namespace kllens::vk
