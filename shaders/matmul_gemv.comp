@@ -20,12 +20,12 @@
 layout(local_size_x_id = 0) in;           // power of two
 layout(constant_id = 1) const uint ROWS = 2;
 layout(push_constant) uniform Push { MatmulPush p; };
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-#define W_BINDING 1
-#define S_BINDING 4
+layout(std430, binding = MATMUL_BINDING_X) readonly buffer X { float x[]; };
+#define W_BINDING MATMUL_BINDING_WEIGHT
+#define S_BINDING MATMUL_BINDING_SCALE
 #include "weight.glsl"
-layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+layout(std430, binding = MATMUL_BINDING_BIAS) readonly buffer Bias { float bias[]; };
+layout(std430, binding = MATMUL_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 shared float red[ROWS * gl_WorkGroupSize.x];
 

@@ -57,7 +57,7 @@ Stream::~Stream() {
 
 // ---- binding -------------------------------------------------------------------------------
 
-BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes, bool write) {
+BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes) {
   DeviceBuffer& buf = device_buffer(t);
   const DeviceInfo& info = ctx_->info();
   const VkDeviceSize first = buf.base() + t.offset;
@@ -76,7 +76,7 @@ BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes, bool write) {
            info.max_storage_buffer_range);
   cur_->keep.push_back(t.buf);
   BoundTensor b;
-  b.binding = {buf.vk_buffer(), aligned, range, write};
+  b.binding = {buf.vk_buffer(), aligned, range};
   b.elem = uint32_t((first - aligned) / elem_bytes);
   return b;
 }
@@ -185,15 +185,18 @@ void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const 
   if (gx == 0 || gy == 0 || gz == 0) return;
   begin(*cur_);
 
-  std::vector<AccessRange> reads, writes;
-  for (const Binding& b : bindings) {
-    const AccessRange r{b.buffer, b.offset, b.offset + b.range, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                  VkAccessFlags(b.write ? VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_SHADER_READ_BIT)};
-    (b.write ? writes : reads).push_back(r);
-    // A written binding is usually also read (in-place updates): order it as both.
-    if (b.write) reads.push_back({r.buffer, r.begin, r.end, r.stage, VK_ACCESS_SHADER_READ_BIT});
+  // Reads and writes as the shader declares them: a read-write binding is ordered as both,
+  // a writeonly one only as a write.
+  std::vector<AccessRange> read_ranges, write_ranges;
+  for (size_t i = 0; i < bindings.size(); ++i) {
+    const Binding& b = bindings[i];
+    const VkPipelineStageFlags stage = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    if (writes(k.access[i]))
+      write_ranges.push_back({b.buffer, b.offset, b.offset + b.range, stage, VK_ACCESS_SHADER_WRITE_BIT});
+    if (reads(k.access[i]))
+      read_ranges.push_back({b.buffer, b.offset, b.offset + b.range, stage, VK_ACCESS_SHADER_READ_BIT});
   }
-  order(reads, writes);
+  order(read_ranges, write_ranges);
 
   VkDescriptorSet set = allocate_set(k.set_layout.get());
   std::vector<VkDescriptorBufferInfo> infos(bindings.size());
@@ -253,7 +256,9 @@ void Stream::submit_and_wait(VkCommandBuffer cmd) {
   VkSubmitInfo si{VK_STRUCTURE_TYPE_SUBMIT_INFO};
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cmd;
-  VK_CHECK(vkQueueSubmit(ctx_->queue(), 1, &si, fence_.get()));
+  VkResult submitted = ctx_->injected(VulkanFault::device_lost);  // the fault hook
+  if (submitted == VK_SUCCESS) submitted = vkQueueSubmit(ctx_->queue(), 1, &si, fence_.get());
+  if (submitted != VK_SUCCESS) throw_vk_error(submitted, "vkQueueSubmit(...)", __FILE__, __LINE__);
   VkFence fence = fence_.get();
   VK_CHECK(vkWaitForFences(ctx_->device(), 1, &fence, VK_TRUE, UINT64_MAX));
   VK_CHECK(vkResetFences(ctx_->device(), 1, &fence));
