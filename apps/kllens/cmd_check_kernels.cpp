@@ -40,8 +40,10 @@ int run_check(const CheckArgs& a) {
   const std::vector<check::OpCase> cases = check::all_cases(a.op);
   if (cases.empty()) fail("check-kernels: no cases for op '{}'", a.op);
   std::vector<std::unique_ptr<Backend>> owned;
+  std::vector<std::string> short_names{"ref"};  // of owned, for the pairs' tags
   owned.push_back(make_cpu_backend(CpuTier::reference));
-  if (cpu_tier_supported(CpuTier::avx2)) owned.push_back(make_cpu_backend(CpuTier::avx2));
+  if (cpu_tier_supported(CpuTier::avx2)) owned.push_back(make_cpu_backend(CpuTier::avx2)), short_names.push_back("avx2");
+  short_names.push_back("vk");
   VulkanOptions o;
   o.device_index = a.device;
   o.validation = a.validation;
@@ -55,13 +57,7 @@ int run_check(const CheckArgs& a) {
   // Short names of the pairs, in run_case's order.
   std::vector<std::string> tags;
   for (size_t i = 0; i < backends.size(); ++i)
-    for (size_t j = i + 1; j < backends.size(); ++j) {
-      auto tag = [](const Backend& b) {
-        const std::string n = b.name();
-        return n == "cpu-reference" ? std::string("ref") : n == "cpu" ? std::string("avx2") : std::string("vk");
-      };
-      tags.push_back(tag(*backends[i]) + "-" + tag(*backends[j]));
-    }
+    for (size_t j = i + 1; j < backends.size(); ++j) tags.push_back(short_names[i] + "-" + short_names[j]);
   int passed = 0, failed = 0;
   for (const check::OpCase& c : cases) {
     const check::CaseResult r = check::run_case(c, backends);

@@ -148,7 +148,15 @@ Comparison compare(const std::vector<double>& ref, const std::vector<double>& go
   // (a−b)² > max_nmse · mean(a²): an element that alone spends more than its share of the
   // NMSE budget. With no such element the NMSE is within the bound by construction.
   const double limit = max_nmse * (finite ? den / double(finite) : 0.0);
-  std::vector<std::pair<double, int64_t>> errs;
+  std::vector<std::pair<double, int64_t>> errs;  // the 5 largest errors, largest first
+  auto keep = [&errs](double err, int64_t i) {
+    if (errs.size() == 5 && err <= errs.back().first) return;
+    if (errs.size() == 5) errs.pop_back();
+    errs.insert(std::upper_bound(errs.begin(), errs.end(), std::pair{err, i},
+                                 [](const auto& x, const auto& y) { return x.first > y.first; }),
+                {err, i});
+  };
+  c.integer = integer;
   for (size_t i = 0; i < ref.size(); ++i) {
     const double a = ref[i], b = got[i];
     bool over;
@@ -168,12 +176,9 @@ Comparison compare(const std::vector<double>& ref, const std::vector<double>& go
         c.first_over_at = fmt::format("{} ref={:.7g} got={:.7g}", index_str(int64_t(i), shape), a, b);
       }
     }
-    if (err > 0) errs.push_back({err, int64_t(i)});
+    if (err > 0) keep(err, int64_t(i));
   }
-  const size_t k = std::min<size_t>(5, errs.size());
-  std::partial_sort(errs.begin(), errs.begin() + ptrdiff_t(k), errs.end(),
-                    [](const auto& x, const auto& y) { return x.first > y.first; });
-  for (size_t i = 0; i < k; ++i) {
+  for (size_t i = 0; i < errs.size(); ++i) {
     const size_t j = size_t(errs[i].second);
     c.worst += fmt::format("  {} ref={:.7g} got={:.7g}\n", index_str(errs[i].second, shape), ref[j], got[j]);
   }
@@ -184,9 +189,10 @@ std::string PairCheck::summary() const {
   std::string s;
   for (const OutputCheck& o : outputs) {
     if (!o.guards_ok) s += fmt::format(" {}: guard overwritten;", o.name);
-    if (o.cmp.over)
-      s += fmt::format(" {}: {} over the bound ({} non-finite), first at {};", o.name, o.cmp.over,
-                       o.cmp.nonfinite, o.cmp.first_over_at);
+    if (!o.cmp.ok(bound))
+      s += fmt::format(" {}: nmse {:.3e} > {:.0e} or mismatches; {} elements over the bound ({} non-finite){};",
+                       o.name, o.cmp.nmse, bound, o.cmp.over, o.cmp.nonfinite,
+                       o.cmp.over ? ", first at " + o.cmp.first_over_at : "");
   }
   return s;
 }
@@ -204,6 +210,7 @@ CaseResult run_case(const OpCase& c, const std::vector<Backend*>& backends) {
     for (size_t i = 0; i < backends.size(); ++i)
       for (size_t j = i + 1; j < backends.size(); ++j) {
         PairCheck pc;
+        pc.bound = c.max_nmse;
         pc.ref = backends[i]->name();
         pc.test = backends[j]->name();
         pc.ok = true;

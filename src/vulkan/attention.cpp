@@ -29,8 +29,8 @@ void attention(VulkanBackend& vb, const AttentionArgs& a) {
   // Device limits: head dims held in registers.
   KL_CHECK(a.head_dim <= kMaxHeadDim && a.v_head_dim <= kMaxHeadDim,
            "attention: head dims {} / {} above {}", a.head_dim, a.v_head_dim, kMaxHeadDim);
-  const int64_t rows = a.batch * a.seqlen, cap = a.k_cache.shape[1], T = a.seqlen;
-  const int64_t hd = a.head_dim, vhd = a.v_head_dim, g = a.heads / a.kv_heads;
+  const int64_t cap = a.k_cache.shape[1], T = a.seqlen;
+  const int64_t hd = a.head_dim, vhd = a.v_head_dim, g = a.heads / a.kv_heads, end = a.past + T;
 
   // The largest key tile whose shared memory fits.
   const int64_t kvd = std::max(hd, vhd);
