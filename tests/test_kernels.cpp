@@ -61,7 +61,9 @@ TEST_P(Kernels, EveryTierMatchesTheReference) {
                       << worst;
   }
 #ifdef KLLENS_HAVE_VULKAN
-  if (test::vulkan()) EXPECT_EQ(vulkan_validation_messages(*test::vulkan()), 0);
+  if (test::vulkan()) {
+    EXPECT_EQ(vulkan_validation_messages(*test::vulkan()), 0);
+  }
 #endif
 }
 
