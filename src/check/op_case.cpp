@@ -250,26 +250,36 @@ double time_case(const OpCase& c, Backend& be, int reps) {
 
 // ---- input builders -----------------------------------------------------------------------
 
-std::vector<float> uniform(int64_t n, uint64_t seed, float lo, float hi) {
-  // splitmix64: fixed, portable stream (std distributions differ between libraries)
-  std::vector<float> v(static_cast<size_t>(n));
-  uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
-  for (float& x : v) {
+namespace {
+// splitmix64: a fixed, portable stream (std distributions differ between libraries).
+struct SplitMix {
+  uint64_t s;
+  explicit SplitMix(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 1) {}
+  // A double in [0, 1) with 53 random bits.
+  double unit() {
     uint64_t z = (s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    x = lo + (hi - lo) * float(double(z >> 11) * (1.0 / 9007199254740992.0));
+    return double(z >> 11) * (1.0 / 9007199254740992.0);
   }
+};
+}  // namespace
+
+std::vector<float> uniform(int64_t n, uint64_t seed, float lo, float hi) {
+  std::vector<float> v(static_cast<size_t>(n));
+  SplitMix rng(seed);
+  for (float& x : v) x = lo + (hi - lo) * float(rng.unit());
   return v;
 }
 
 std::vector<float> normal(int64_t n, uint64_t seed) {
-  const std::vector<float> u = uniform(2 * ((n + 1) / 2), seed, 0.f, 1.f);
+  // Box–Muller on doubles: 1 − unit() ∈ (0, 1], so the logarithm is finite.
   std::vector<float> v(static_cast<size_t>(n));
+  SplitMix rng(seed);
   const double two_pi = 6.283185307179586;
   for (int64_t i = 0; i < n; i += 2) {
-    const double r = std::sqrt(-2.0 * std::log(1.0 - double(u[size_t(i)]))), a = two_pi * double(u[size_t(i + 1)]);
+    const double r = std::sqrt(-2.0 * std::log(1.0 - rng.unit())), a = two_pi * rng.unit();
     v[size_t(i)] = float(r * std::cos(a));
     if (i + 1 < n) v[size_t(i + 1)] = float(r * std::sin(a));
   }
