@@ -15,7 +15,7 @@ const std::vector<NamedBackend>& backends() {
   static std::vector<std::unique_ptr<Backend>> owned;
   static const std::vector<NamedBackend> list = [] {
     std::vector<NamedBackend> out;
-    owned.push_back(make_cpu_backend());
+    owned.push_back(make_cpu_backend(best_cpu_tier()));
     out.push_back({"cpu", owned.back().get()});
 #ifdef KLLENS_HAVE_VULKAN
     try {

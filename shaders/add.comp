@@ -7,9 +7,9 @@
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { AddPush p; };
-layout(std430, binding = 0) readonly buffer A { float a[]; };
-layout(std430, binding = 1) readonly buffer Bb { float b[]; };
-layout(std430, binding = 2) writeonly buffer Out { float o[]; };
+layout(std430, binding = ADD_BINDING_A) readonly buffer A { float a[]; };
+layout(std430, binding = ADD_BINDING_B) readonly buffer Bb { float b[]; };
+layout(std430, binding = ADD_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 void main() {
   const uint c = gl_GlobalInvocationID.x, r = gl_GlobalInvocationID.y;

@@ -2,6 +2,11 @@
 #ifndef KLLENS_SHADERS_ADD_H
 #define KLLENS_SHADERS_ADD_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define ADD_BINDING_A 0
+#define ADD_BINDING_B 1
+#define ADD_BINDING_OUT 2
 KL_BEGIN_PUSH
 struct AddPush {
   uint rows, cols;

@@ -11,8 +11,8 @@
 
 layout(local_size_x_id = 0) in;  // power of two
 layout(push_constant) uniform Push { ArgmaxPush p; };
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { int o[]; };
+layout(std430, binding = ARGMAX_BINDING_LOGITS) readonly buffer X { float x[]; };
+layout(std430, binding = ARGMAX_BINDING_OUT) writeonly buffer Out { int o[]; };
 
 shared float sv[gl_WorkGroupSize.x];
 shared uint si[gl_WorkGroupSize.x];

@@ -2,6 +2,10 @@
 #ifndef KLLENS_SHADERS_ARGMAX_H
 #define KLLENS_SHADERS_ARGMAX_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define ARGMAX_BINDING_LOGITS 0
+#define ARGMAX_BINDING_OUT 1
 KL_BEGIN_PUSH
 struct ArgmaxPush {
   uint V;                // columns

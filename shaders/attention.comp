@@ -27,10 +27,10 @@ layout(constant_id = 2) const uint BC = 32;   // keys per tile
 layout(constant_id = 3) const uint HD = 64;   // q/k head dim
 layout(constant_id = 4) const uint VHD = 64;  // v head dim
 layout(push_constant) uniform Push { AttentionPush p; };
-layout(std430, binding = 0) readonly buffer Q { float q[]; };
-layout(std430, binding = 1) readonly buffer K { float kc[]; };
-layout(std430, binding = 2) readonly buffer V { float vc[]; };
-layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+layout(std430, binding = ATTENTION_BINDING_Q) readonly buffer Q { float q[]; };
+layout(std430, binding = ATTENTION_BINDING_K_CACHE) readonly buffer K { float kc[]; };
+layout(std430, binding = ATTENTION_BINDING_V_CACHE) readonly buffer V { float vc[]; };
+layout(std430, binding = ATTENTION_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 const uint KVD = HD > VHD ? HD : VHD;
 const uint NO = (BR * VHD + gl_WorkGroupSize.x - 1) / gl_WorkGroupSize.x;  // O entries per thread

@@ -2,6 +2,12 @@
 #ifndef KLLENS_SHADERS_ATTENTION_H
 #define KLLENS_SHADERS_ATTENTION_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define ATTENTION_BINDING_Q 0
+#define ATTENTION_BINDING_K_CACHE 1
+#define ATTENTION_BINDING_V_CACHE 2
+#define ATTENTION_BINDING_OUT 3
 KL_BEGIN_PUSH
 struct AttentionPush {
   uint T, past;              // queries per sequence; query t is at position past + t

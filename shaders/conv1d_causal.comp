@@ -11,11 +11,11 @@
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { Conv1dPush p; };
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer W { float w[]; };
-layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) buffer State { float st[]; };
-layout(std430, binding = 4) writeonly buffer Out { float o[]; };
+layout(std430, binding = CONV1D_CAUSAL_BINDING_X) readonly buffer X { float x[]; };
+layout(std430, binding = CONV1D_CAUSAL_BINDING_WEIGHT) readonly buffer W { float w[]; };
+layout(std430, binding = CONV1D_CAUSAL_BINDING_BIAS) readonly buffer Bias { float bias[]; };
+layout(std430, binding = CONV1D_CAUSAL_BINDING_STATE) buffer State { float st[]; };
+layout(std430, binding = CONV1D_CAUSAL_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 // xin[b, j, c]: j < K-1 from the state, else token j-(K-1) of sequence b.
 float xin(uint b, uint j, uint c) {

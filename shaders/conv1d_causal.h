@@ -2,6 +2,13 @@
 #ifndef KLLENS_SHADERS_CONV1D_CAUSAL_H
 #define KLLENS_SHADERS_CONV1D_CAUSAL_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define CONV1D_CAUSAL_BINDING_X 0
+#define CONV1D_CAUSAL_BINDING_WEIGHT 1
+#define CONV1D_CAUSAL_BINDING_BIAS 2
+#define CONV1D_CAUSAL_BINDING_STATE 3
+#define CONV1D_CAUSAL_BINDING_OUT 4
 KL_BEGIN_PUSH
 struct Conv1dPush {
   uint B;          // sequences

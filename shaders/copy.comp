@@ -7,8 +7,8 @@
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { CopyPush p; };
-layout(std430, binding = 0) readonly buffer Src { uint s[]; };
-layout(std430, binding = 1) writeonly buffer Dst { uint d[]; };
+layout(std430, binding = COPY_BINDING_SRC) readonly buffer Src { uint s[]; };
+layout(std430, binding = COPY_BINDING_DST) writeonly buffer Dst { uint d[]; };
 
 void main() {
   const uint c = gl_GlobalInvocationID.x, r = gl_GlobalInvocationID.y;

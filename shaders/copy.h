@@ -2,6 +2,10 @@
 #ifndef KLLENS_SHADERS_COPY_H
 #define KLLENS_SHADERS_COPY_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define COPY_BINDING_SRC 0
+#define COPY_BINDING_DST 1
 KL_BEGIN_PUSH
 struct CopyPush {
   uint rows, cols;           // in 4-byte words

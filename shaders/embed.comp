@@ -9,10 +9,10 @@
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { EmbedPush p; };
-#define W_BINDING 0
+#define W_BINDING EMBED_BINDING_TABLE
 #include "weight.glsl"
-layout(std430, binding = 1) readonly buffer Ids { int ids[]; };
-layout(std430, binding = 2) writeonly buffer Out { float o[]; };
+layout(std430, binding = EMBED_BINDING_IDS) readonly buffer Ids { int ids[]; };
+layout(std430, binding = EMBED_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 void main() {
   const uint k = gl_GlobalInvocationID.x, r = gl_GlobalInvocationID.y;

@@ -2,6 +2,11 @@
 #ifndef KLLENS_SHADERS_EMBED_H
 #define KLLENS_SHADERS_EMBED_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define EMBED_BINDING_TABLE 0
+#define EMBED_BINDING_IDS 1
+#define EMBED_BINDING_OUT 2
 KL_BEGIN_PUSH
 struct EmbedPush {
   uint n;          // ids / output rows

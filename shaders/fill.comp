@@ -7,7 +7,7 @@
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { FillPush p; };
-layout(std430, binding = 0) writeonly buffer T { uint t[]; };
+layout(std430, binding = FILL_BINDING_TENSOR) writeonly buffer T { uint t[]; };
 
 void main() {
   const uint c = gl_GlobalInvocationID.x, r = gl_GlobalInvocationID.y;

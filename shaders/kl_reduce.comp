@@ -28,10 +28,10 @@
 
 layout(local_size_x_id = 0) in;  // power of two
 layout(push_constant) uniform Push { KlReducePush p; };
-layout(std430, binding = 0) readonly buffer Zt { float zt[]; };
-layout(std430, binding = 1) readonly buffer Zs { float zs[]; };
-layout(std430, binding = 2) readonly buffer Y { int tgt[]; };
-layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+layout(std430, binding = KL_REDUCE_BINDING_TEACHER) readonly buffer Zt { float zt[]; };
+layout(std430, binding = KL_REDUCE_BINDING_STUDENT) readonly buffer Zs { float zs[]; };
+layout(std430, binding = KL_REDUCE_BINDING_TARGETS) readonly buffer Y { int tgt[]; };
+layout(std430, binding = KL_REDUCE_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 const uint kNone = 0xffffffffu;
 

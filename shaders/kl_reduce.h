@@ -2,6 +2,12 @@
 #ifndef KLLENS_SHADERS_KL_REDUCE_H
 #define KLLENS_SHADERS_KL_REDUCE_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define KL_REDUCE_BINDING_TEACHER 0
+#define KL_REDUCE_BINDING_STUDENT 1
+#define KL_REDUCE_BINDING_TARGETS 2
+#define KL_REDUCE_BINDING_OUT 3
 KL_BEGIN_PUSH
 struct KlReducePush {
   uint V;                    // vocabulary (columns)

@@ -3,6 +3,13 @@
 #ifndef KLLENS_SHADERS_MATMUL_H
 #define KLLENS_SHADERS_MATMUL_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define MATMUL_BINDING_X 0
+#define MATMUL_BINDING_WEIGHT 1
+#define MATMUL_BINDING_BIAS 2
+#define MATMUL_BINDING_OUT 3
+#define MATMUL_BINDING_SCALE 4
 KL_BEGIN_PUSH
 struct MatmulPush {
   uint n;          // rows of x and out

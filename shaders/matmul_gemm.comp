@@ -12,12 +12,12 @@
 
 layout(local_size_x_id = 0, local_size_y_id = 1) in;  // both G
 layout(push_constant) uniform Push { MatmulPush p; };
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-#define W_BINDING 1
-#define S_BINDING 4
+layout(std430, binding = MATMUL_BINDING_X) readonly buffer X { float x[]; };
+#define W_BINDING MATMUL_BINDING_WEIGHT
+#define S_BINDING MATMUL_BINDING_SCALE
 #include "weight.glsl"
-layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+layout(std430, binding = MATMUL_BINDING_BIAS) readonly buffer Bias { float bias[]; };
+layout(std430, binding = MATMUL_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 const uint BM = 64, BN = 64, BK = 16, TMAX = 8;
 const uint G = gl_WorkGroupSize.x, T = BM / G, NT = G * G;  // T ≤ TMAX (G ≥ 8)

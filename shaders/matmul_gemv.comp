@@ -30,13 +30,13 @@ layout(constant_id = 1) const uint ROWS = 2;
 layout(constant_id = 2) const uint SPLIT = 1;    // threads per 32-block: 1, 2 or 4
 layout(constant_id = 3) const uint BLOCKED = 1;  // 1: by 32-blocks, 0: element by element
 layout(push_constant) uniform Push { MatmulPush p; };
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-#define W_BINDING 1
-#define S_BINDING 4
+layout(std430, binding = MATMUL_BINDING_X) readonly buffer X { float x[]; };
+#define W_BINDING MATMUL_BINDING_WEIGHT
+#define S_BINDING MATMUL_BINDING_SCALE
 #include "weight.glsl"
 #include "weight_block.glsl"
-layout(std430, binding = 2) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+layout(std430, binding = MATMUL_BINDING_BIAS) readonly buffer Bias { float bias[]; };
+layout(std430, binding = MATMUL_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 shared float red[ROWS * gl_WorkGroupSize.x];
 

@@ -26,10 +26,10 @@ layout(local_size_x_id = 0) in;  // power of two
 #if QA_KERNEL == 0  // ---- quantize -------------------------------------------------------
 #include "div_rn.glsl"
 layout(push_constant) uniform Push { QuantizeActPush p; };
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) writeonly buffer Q { uint q[]; };
-layout(std430, binding = 2) writeonly buffer D { float d[]; };
-layout(std430, binding = 3) writeonly buffer S { int s[]; };
+layout(std430, binding = QUANTIZE_ACT_BINDING_X) readonly buffer X { float x[]; };
+layout(std430, binding = QUANTIZE_ACT_BINDING_Q) writeonly buffer Q { uint q[]; };
+layout(std430, binding = QUANTIZE_ACT_BINDING_D) writeonly buffer D { float d[]; };
+layout(std430, binding = QUANTIZE_ACT_BINDING_S) writeonly buffer S { int s[]; };
 
 void main() {
   const uint b = gl_GlobalInvocationID.x, r = gl_WorkGroupID.y;
@@ -81,15 +81,15 @@ int dot_su(uint a, uint b) {
 
 layout(constant_id = 1) const uint ROWS = 4;
 layout(push_constant) uniform Push { MatmulQ8actPush p; };
-layout(std430, binding = 0) readonly buffer Q { uint q[]; };
-layout(std430, binding = 1) readonly buffer D { float d[]; };
-layout(std430, binding = 2) readonly buffer S { int s[]; };
-layout(std430, binding = 3) readonly buffer W { uint ww[]; };
+layout(std430, binding = MATMUL_Q8ACT_BINDING_Q) readonly buffer Q { uint q[]; };
+layout(std430, binding = MATMUL_Q8ACT_BINDING_D) readonly buffer D { float d[]; };
+layout(std430, binding = MATMUL_Q8ACT_BINDING_S) readonly buffer S { int s[]; };
+layout(std430, binding = MATMUL_Q8ACT_BINDING_WEIGHT) readonly buffer W { uint ww[]; };
 #if WTYPE == KL_WTYPE_Q8_C || WTYPE == KL_WTYPE_Q4_C
-layout(std430, binding = 4) readonly buffer Scales { float wscale[]; };
+layout(std430, binding = MATMUL_Q8ACT_BINDING_SCALE) readonly buffer Scales { float wscale[]; };
 #endif
-layout(std430, binding = 5) readonly buffer Bias { float bias[]; };
-layout(std430, binding = 6) writeonly buffer Out { float o[]; };
+layout(std430, binding = MATMUL_Q8ACT_BINDING_BIAS) readonly buffer Bias { float bias[]; };
+layout(std430, binding = MATMUL_Q8ACT_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 shared float red[ROWS * gl_WorkGroupSize.x];
 

@@ -4,6 +4,19 @@
 #ifndef KLLENS_SHADERS_MATMUL_Q8ACT_H
 #define KLLENS_SHADERS_MATMUL_Q8ACT_H
 #include "common.h"
+// Bindings of the quantize kernel (QA_KERNEL 0).
+#define QUANTIZE_ACT_BINDING_X 0
+#define QUANTIZE_ACT_BINDING_Q 1
+#define QUANTIZE_ACT_BINDING_D 2
+#define QUANTIZE_ACT_BINDING_S 3
+// Bindings of the products kernel (QA_KERNEL 1).
+#define MATMUL_Q8ACT_BINDING_Q 0
+#define MATMUL_Q8ACT_BINDING_D 1
+#define MATMUL_Q8ACT_BINDING_S 2
+#define MATMUL_Q8ACT_BINDING_WEIGHT 3
+#define MATMUL_Q8ACT_BINDING_SCALE 4
+#define MATMUL_Q8ACT_BINDING_BIAS 5
+#define MATMUL_Q8ACT_BINDING_OUT 6
 KL_BEGIN_PUSH
 // QA_KERNEL 0: x [n, K] F32 (binding 0) → q [n, nb·8] int8×4 words (1), d [n, nb] F32 (2),
 // s [n, nb] I32 (3), each row of q/d/s packed (q_stride = nb·8, d/s stride = nb).

@@ -20,12 +20,12 @@
 
 layout(local_size_x_id = 0) in;  // power of two
 layout(push_constant) uniform Push { QuantizeWeightPush p; };
-layout(std430, binding = 0) readonly buffer Src { uint w[]; };
+layout(std430, binding = QUANTIZE_WEIGHT_BINDING_SRC) readonly buffer Src { uint w[]; };
 #if QW_KERNEL == 0
-layout(std430, binding = 1) writeonly buffer Sc { uint sc[]; };
+layout(std430, binding = QUANTIZE_WEIGHT_BINDING_SCALE) writeonly buffer Sc { uint sc[]; };
 #else
-layout(std430, binding = 1) readonly buffer Sc { uint sc[]; };
-layout(std430, binding = 2) writeonly buffer Out { uint o[]; };
+layout(std430, binding = QUANTIZE_WEIGHT_BINDING_SCALE) readonly buffer Sc { uint sc[]; };
+layout(std430, binding = QUANTIZE_WEIGHT_BINDING_OUT) writeonly buffer Out { uint o[]; };
 #endif
 
 // Exact fp16 → fp32 (subnormals, inf, NaN).

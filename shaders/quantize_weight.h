@@ -3,6 +3,11 @@
 #ifndef KLLENS_SHADERS_QUANTIZE_WEIGHT_H
 #define KLLENS_SHADERS_QUANTIZE_WEIGHT_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define QUANTIZE_WEIGHT_BINDING_SRC 0
+#define QUANTIZE_WEIGHT_BINDING_SCALE 1
+#define QUANTIZE_WEIGHT_BINDING_OUT 2
 KL_BEGIN_PUSH
 struct QuantizeWeightPush {
   uint N, K;                  // rows (output features), columns (inputs)

@@ -10,10 +10,10 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const bool ADD = false;
 layout(push_constant) uniform Push { RmsNormPush p; };
-layout(std430, binding = 0) buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer D { float d[]; };
-layout(std430, binding = 2) readonly buffer W { float w[]; };
-layout(std430, binding = 3) buffer Out { float o[]; };
+layout(std430, binding = RMS_NORM_BINDING_X) buffer X { float x[]; };
+layout(std430, binding = RMS_NORM_BINDING_DELTA) readonly buffer D { float d[]; };
+layout(std430, binding = RMS_NORM_BINDING_W) readonly buffer W { float w[]; };
+layout(std430, binding = RMS_NORM_BINDING_OUT) buffer Out { float o[]; };
 
 shared float red[gl_WorkGroupSize.x];
 

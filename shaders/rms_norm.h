@@ -2,6 +2,12 @@
 #ifndef KLLENS_SHADERS_RMS_NORM_H
 #define KLLENS_SHADERS_RMS_NORM_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define RMS_NORM_BINDING_X 0
+#define RMS_NORM_BINDING_DELTA 1
+#define RMS_NORM_BINDING_W 2
+#define RMS_NORM_BINDING_OUT 3
 KL_BEGIN_PUSH
 struct RmsNormPush {
   uint H;          // columns

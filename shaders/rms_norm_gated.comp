@@ -12,10 +12,10 @@
 
 layout(local_size_x_id = 0) in;  // power of two
 layout(push_constant) uniform Push { RmsNormGatedPush p; };
-layout(std430, binding = 0) readonly buffer Y { float y[]; };
-layout(std430, binding = 1) readonly buffer Z { float z[]; };
-layout(std430, binding = 2) readonly buffer W { float w[]; };
-layout(std430, binding = 3) writeonly buffer Out { float o[]; };
+layout(std430, binding = RMS_NORM_GATED_BINDING_Y) readonly buffer Y { float y[]; };
+layout(std430, binding = RMS_NORM_GATED_BINDING_Z) readonly buffer Z { float z[]; };
+layout(std430, binding = RMS_NORM_GATED_BINDING_W) readonly buffer W { float w[]; };
+layout(std430, binding = RMS_NORM_GATED_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 shared float red[gl_WorkGroupSize.x];
 

@@ -2,6 +2,12 @@
 #ifndef KLLENS_SHADERS_RMS_NORM_GATED_H
 #define KLLENS_SHADERS_RMS_NORM_GATED_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define RMS_NORM_GATED_BINDING_Y 0
+#define RMS_NORM_GATED_BINDING_Z 1
+#define RMS_NORM_GATED_BINDING_W 2
+#define RMS_NORM_GATED_BINDING_OUT 3
 KL_BEGIN_PUSH
 struct RmsNormGatedPush {
   uint group_size;           // columns per group (divides the row length)

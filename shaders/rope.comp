@@ -16,8 +16,8 @@
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { RopePush p; };
-layout(std430, binding = 0) buffer X { float x[]; };
-layout(std430, binding = 1) readonly buffer F { float inv_freq[]; };
+layout(std430, binding = ROPE_BINDING_X) buffer X { float x[]; };
+layout(std430, binding = ROPE_BINDING_INV_FREQ) readonly buffer F { float inv_freq[]; };
 
 void sincos_acc(float a, out float s, out float c) {
   const float k = roundEven(a * 0.63661977236758134);  // a / (π/2)

@@ -2,6 +2,10 @@
 #ifndef KLLENS_SHADERS_ROPE_H
 #define KLLENS_SHADERS_ROPE_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define ROPE_BINDING_X 0
+#define ROPE_BINDING_INV_FREQ 1
 KL_BEGIN_PUSH
 struct RopePush {
   uint rows;             // B*T rows in this dispatch

@@ -8,9 +8,9 @@
 
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { SiluMulPush p; };
-layout(std430, binding = 0) readonly buffer G { float g[]; };
-layout(std430, binding = 1) readonly buffer U { float u[]; };
-layout(std430, binding = 2) writeonly buffer Out { float o[]; };
+layout(std430, binding = SILU_MUL_BINDING_GATE) readonly buffer G { float g[]; };
+layout(std430, binding = SILU_MUL_BINDING_UP) readonly buffer U { float u[]; };
+layout(std430, binding = SILU_MUL_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 void main() {
   const uint c = gl_GlobalInvocationID.x, r = gl_GlobalInvocationID.y;

@@ -2,6 +2,11 @@
 #ifndef KLLENS_SHADERS_SILU_MUL_H
 #define KLLENS_SHADERS_SILU_MUL_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define SILU_MUL_BINDING_GATE 0
+#define SILU_MUL_BINDING_UP 1
+#define SILU_MUL_BINDING_OUT 2
 KL_BEGIN_PUSH
 struct SiluMulPush {
   uint rows, cols;

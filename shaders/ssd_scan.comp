@@ -32,17 +32,17 @@ layout(constant_id = 3) const uint LT = 16;  // kernel 4: rows (tokens) per work
 layout(constant_id = 4) const uint TS = 16;  // kernels 2, 4: tokens per shared tile
 layout(push_constant) uniform Push { SsdScanPush p; };
 
-layout(std430, binding = 0) readonly buffer Xb { float x[]; };
-layout(std430, binding = 1) readonly buffer Dtb { float dt[]; };
-layout(std430, binding = 2) readonly buffer Biasb { float dt_bias[]; };
-layout(std430, binding = 3) readonly buffer Ab { float Av[]; };
-layout(std430, binding = 4) readonly buffer Bb { float Bm[]; };
-layout(std430, binding = 5) readonly buffer Cb { float Cm[]; };
-layout(std430, binding = 6) readonly buffer Db { float Dv[]; };
-layout(std430, binding = 7) buffer Stb { float st[]; };
-layout(std430, binding = 8) writeonly buffer Outb { float o[]; };
-layout(std430, binding = 9) buffer Cumb { float cum[]; };
-layout(std430, binding = 10) buffer Csb { float cs[]; };
+layout(std430, binding = SSD_SCAN_BINDING_X) readonly buffer Xb { float x[]; };
+layout(std430, binding = SSD_SCAN_BINDING_DT) readonly buffer Dtb { float dt[]; };
+layout(std430, binding = SSD_SCAN_BINDING_DT_BIAS) readonly buffer Biasb { float dt_bias[]; };
+layout(std430, binding = SSD_SCAN_BINDING_A) readonly buffer Ab { float Av[]; };
+layout(std430, binding = SSD_SCAN_BINDING_B) readonly buffer Bb { float Bm[]; };
+layout(std430, binding = SSD_SCAN_BINDING_C) readonly buffer Cb { float Cm[]; };
+layout(std430, binding = SSD_SCAN_BINDING_D) readonly buffer Db { float Dv[]; };
+layout(std430, binding = SSD_SCAN_BINDING_STATE) buffer Stb { float st[]; };
+layout(std430, binding = SSD_SCAN_BINDING_OUT) writeonly buffer Outb { float o[]; };
+layout(std430, binding = SSD_SCAN_BINDING_CUM) buffer Cumb { float cum[]; };
+layout(std430, binding = SSD_SCAN_BINDING_CHUNK_STATE) buffer Csb { float cs[]; };
 
 float delta(uint row, uint h) {
   const float v = dt[p.dt_off + row * p.dt_stride + h] + dt_bias[p.bias_off + h];

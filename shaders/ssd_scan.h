@@ -4,6 +4,19 @@
 #ifndef KLLENS_SHADERS_SSD_SCAN_H
 #define KLLENS_SHADERS_SSD_SCAN_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define SSD_SCAN_BINDING_X 0
+#define SSD_SCAN_BINDING_DT 1
+#define SSD_SCAN_BINDING_DT_BIAS 2
+#define SSD_SCAN_BINDING_A 3
+#define SSD_SCAN_BINDING_B 4
+#define SSD_SCAN_BINDING_C 5
+#define SSD_SCAN_BINDING_D 6
+#define SSD_SCAN_BINDING_STATE 7
+#define SSD_SCAN_BINDING_OUT 8
+#define SSD_SCAN_BINDING_CUM 9
+#define SSD_SCAN_BINDING_CHUNK_STATE 10
 KL_BEGIN_PUSH
 struct SsdScanPush {
   uint B, T, nh, hpg;        // sequences, tokens, heads, heads per group of B/C

@@ -13,15 +13,15 @@
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint NS = 16;  // state size N of this pipeline
 layout(push_constant) uniform Push { SsmScanPush p; };
-layout(std430, binding = 0) readonly buffer U { float u[]; };
-layout(std430, binding = 1) readonly buffer Dl { float dl[]; };
-layout(std430, binding = 2) readonly buffer AmB { float Am[]; };
-layout(std430, binding = 3) readonly buffer BmB { float Bm[]; };
-layout(std430, binding = 4) readonly buffer CmB { float Cm[]; };
-layout(std430, binding = 5) readonly buffer DvB { float Dv[]; };
-layout(std430, binding = 6) readonly buffer Z { float z[]; };
-layout(std430, binding = 7) buffer State { float st[]; };
-layout(std430, binding = 8) writeonly buffer Out { float o[]; };
+layout(std430, binding = SSM_SCAN_BINDING_U) readonly buffer U { float u[]; };
+layout(std430, binding = SSM_SCAN_BINDING_DELTA) readonly buffer Dl { float dl[]; };
+layout(std430, binding = SSM_SCAN_BINDING_A) readonly buffer AmB { float Am[]; };
+layout(std430, binding = SSM_SCAN_BINDING_B) readonly buffer BmB { float Bm[]; };
+layout(std430, binding = SSM_SCAN_BINDING_C) readonly buffer CmB { float Cm[]; };
+layout(std430, binding = SSM_SCAN_BINDING_D) readonly buffer DvB { float Dv[]; };
+layout(std430, binding = SSM_SCAN_BINDING_Z) readonly buffer Z { float z[]; };
+layout(std430, binding = SSM_SCAN_BINDING_STATE) buffer State { float st[]; };
+layout(std430, binding = SSM_SCAN_BINDING_OUT) writeonly buffer Out { float o[]; };
 
 // log(1 + e^v) without losing the small values: log1p(y) via log(u)·y/(u−1), u = 1+y.
 float softplus(float v) {

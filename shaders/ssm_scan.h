@@ -2,6 +2,17 @@
 #ifndef KLLENS_SHADERS_SSM_SCAN_H
 #define KLLENS_SHADERS_SSM_SCAN_H
 #include "common.h"
+// Storage-buffer bindings (set 0): the shader's layout(binding = …) and the launcher's
+// BindingUse list both name these.
+#define SSM_SCAN_BINDING_U 0
+#define SSM_SCAN_BINDING_DELTA 1
+#define SSM_SCAN_BINDING_A 2
+#define SSM_SCAN_BINDING_B 3
+#define SSM_SCAN_BINDING_C 4
+#define SSM_SCAN_BINDING_D 5
+#define SSM_SCAN_BINDING_Z 6
+#define SSM_SCAN_BINDING_STATE 7
+#define SSM_SCAN_BINDING_OUT 8
 KL_BEGIN_PUSH
 struct SsmScanPush {
   uint B, T, I, N;           // sequences, tokens, channels, state size (N == spec NS)

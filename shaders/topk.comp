@@ -18,9 +18,9 @@
 
 layout(local_size_x_id = 0) in;  // power of two
 layout(push_constant) uniform Push { TopkPush p; };
-layout(std430, binding = 0) readonly buffer X { float x[]; };
-layout(std430, binding = 1) writeonly buffer Values { float ov[]; };
-layout(std430, binding = 2) writeonly buffer Indices { int oi[]; };
+layout(std430, binding = TOPK_BINDING_LOGITS) readonly buffer X { float x[]; };
+layout(std430, binding = TOPK_BINDING_VALUES) writeonly buffer Values { float ov[]; };
+layout(std430, binding = TOPK_BINDING_INDICES) writeonly buffer Indices { int oi[]; };
 
 shared uint sk[gl_WorkGroupSize.x];
 shared uint si[gl_WorkGroupSize.x];

@@ -119,7 +119,7 @@ std::string describe(const Case& c) {
 constexpr double kNmse = 1e-10;
 
 TEST(CpuAttention, ReferenceMatchesMaskedFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(51);
   for (const Case& c : kCases) {
     const Inputs in = make_inputs(*be, rng, c);
@@ -131,7 +131,7 @@ TEST(CpuAttention, ReferenceMatchesMaskedFloat64) {
 
 TEST(CpuAttention, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(52);
   for (const Case& c : kCases) {
     const Inputs in = make_inputs(*be, rng, c);
@@ -148,14 +148,14 @@ TEST(CpuAttention, Avx2MatchesReference) {
 // its slot before the call) sees exactly the keys a prefill over all positions sees, in
 // the same order: bit-identical outputs on either tier.
 TEST(CpuAttention, DecodeOverRingEqualsPrefill) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   for (bool scalar : {false, true}) {
-    if (!scalar && !cpu::cpu_has_avx2()) continue;
-    cpu::set_force_scalar(scalar);
+    if (!scalar && !cpu_tier_supported(CpuTier::avx2)) continue;
+    const auto tiered = make_cpu_backend(scalar ? CpuTier::reference : CpuTier::avx2);
     std::mt19937 rng(53);
     const Case c{2, 40, 0, 4, 2, 8, 16, 8, 4, 40, 0};
     const Inputs in = make_inputs(*be, rng, c);
-    be->attention(in.a);
+    tiered->attention(in.a);
     const std::vector<float> want = test::to_host(*be, in.a.out);
     const int64_t cap = c.meta + c.window + 1, kc = c.nkv * c.hd, vc = c.nkv * c.vhd;
     AttentionArgs step = in.a;
@@ -176,18 +176,17 @@ TEST(CpuAttention, DecodeOverRingEqualsPrefill) {
       for (int64_t b = 0; b < c.B; ++b)
         std::copy_n(&q[size_t((b * c.T + t) * c.nh * c.hd)], c.nh * c.hd,
                     step.q.data<float>() + b * c.nh * c.hd);
-      be->attention(step);
+      tiered->attention(step);
       for (int64_t b = 0; b < c.B; ++b)
         std::copy_n(step.out.data<float>() + b * c.nh * c.vhd, c.nh * c.vhd,
                     &got[size_t((b * c.T + t) * c.nh * c.vhd)]);
     }
     EXPECT_EQ(want, got) << (scalar ? "scalar" : "avx2");
-    cpu::set_force_scalar(false);
   }
 }
 
 TEST(CpuAttention, RejectsBadArguments) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(54);
   const Inputs in = make_inputs(*be, rng, {1, 4, 10, 4, 2, 8, 16, 3, 2, 2 + 7, 0});
   be->attention(in.a);  // ring of W + T = 7 slots: enough

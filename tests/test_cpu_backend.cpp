@@ -15,7 +15,7 @@ namespace kllens {
 namespace {
 
 TEST(CpuBackend, AllocIsAlignedAndContiguous) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   EXPECT_EQ(be->name(), "cpu");
   for (int64_t n : {1, 3, 1000}) {
     const Tensor t = be->alloc(DType::F32, {n, 5});
@@ -28,7 +28,7 @@ TEST(CpuBackend, AllocIsAlignedAndContiguous) {
 }
 
 TEST(CpuBackend, DownloadPacksStridedRows) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::vector<float> v(4 * 6);
   std::iota(v.begin(), v.end(), 0.0f);
   const Tensor full = be->alloc(DType::F32, {4, 6});
@@ -40,7 +40,7 @@ TEST(CpuBackend, DownloadPacksStridedRows) {
 }
 
 TEST(CpuBackend, ImportHostBorrowsWithoutCopy) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   auto data = std::make_shared<std::vector<uint16_t>>(12, uint16_t(0x3c00));  // F16 1.0
   Tensor t = be->import_host(data, data->data(), DType::F16, {3, 4});
   EXPECT_EQ(t.host_ptr(), data->data());
@@ -58,7 +58,7 @@ TEST(CpuBackend, ImportHostBorrowsWithoutCopy) {
 }
 
 TEST(CpuBackend, CopyAndFillZeroTouchOnlyTheirColumns) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(5);
   const Tensor src = test::random_f32(*be, rng, 5, 7, -1.0f, 1.0f, 4);
   const Tensor full = be->alloc(DType::F32, {5, 12});
@@ -80,7 +80,7 @@ TEST(CpuBackend, CopyAndFillZeroTouchOnlyTheirColumns) {
 }
 
 TEST(CpuBackend, AddBothTiersExact) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(6);
   for (int64_t C : {1, 7, 33, 1536}) {
     const Tensor a = test::random_f32(*be, rng, 9, C, -1.0f, 1.0f, 2);
@@ -89,12 +89,12 @@ TEST(CpuBackend, AddBothTiersExact) {
     std::vector<float> want(av.size());
     for (size_t i = 0; i < av.size(); ++i) want[i] = av[i] + bv[i];
     for (bool scalar : {false, true}) {
-      cpu::set_force_scalar(scalar);
+      if (!scalar && !cpu_tier_supported(CpuTier::avx2)) continue;
+      const auto tiered = make_cpu_backend(scalar ? CpuTier::reference : CpuTier::avx2);
       const Tensor out = test::random_f32(*be, rng, 9, C, 0.0f, 1.0f, 3);
-      be->add(a, b, out);
+      tiered->add(a, b, out);
       EXPECT_EQ(want, test::to_host(*be, out)) << "C=" << C << (scalar ? " scalar" : "");
     }
-    cpu::set_force_scalar(false);
   }
   EXPECT_THROW(be->add(be->alloc(DType::F32, {2, 3}), be->alloc(DType::F32, {2, 4}),
                        be->alloc(DType::F32, {2, 3})),

@@ -41,7 +41,7 @@ Conv1dArgs clone_outputs(Backend& be, Conv1dArgs a) {
 
 TEST(CpuConv1dCausal, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(2024);
   const Case cases[] = {
       {1, 1, 1, 4, true, true, 0},    {1, 1, 7, 4, true, true, 3},   {3, 1, 33, 4, true, true, 0},
@@ -64,13 +64,13 @@ TEST(CpuConv1dCausal, Avx2MatchesReference) {
   }
 }
 
+// Param: true runs the reference tier, false the AVX2 tier.
 class Conv1dBothTiers : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    if (!GetParam() && !cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-    cpu::set_force_scalar(GetParam());
+    if (!cpu_tier_supported(tier())) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
   }
-  void TearDown() override { cpu::set_force_scalar(false); }
+  CpuTier tier() const { return GetParam() ? CpuTier::reference : CpuTier::avx2; }
 };
 
 // Rows [t0, t0 + n) of every sequence of a [B·T, C] tensor, as a [B·n, C] tensor.
@@ -84,7 +84,7 @@ Tensor time_slice(Backend& be, const Tensor& x, int64_t B, int64_t T, int64_t t0
 // computes the same arithmetic per element as one call: bit-identical is expected; the
 // bound only allows for nothing more than that.
 TEST_P(Conv1dBothTiers, StateCarriesAcrossCalls) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(tier());
   std::mt19937 rng(77);
   const Case c{3, 11, 37, 4, true, true, 0};
   const Conv1dArgs whole = make_args(*be, rng, c);
@@ -116,7 +116,7 @@ TEST_P(Conv1dBothTiers, StateCarriesAcrossCalls) {
 
 // A fresh sequence (zero state) shorter than the kernel reads zeros before its start.
 TEST_P(Conv1dBothTiers, ZeroStateIsZeroPadding) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(tier());
   std::mt19937 rng(3);
   Conv1dArgs a = make_args(*be, rng, {1, 2, 9, 4, false, false, 0});
   be->fill_zero(a.state);
@@ -137,7 +137,7 @@ INSTANTIATE_TEST_SUITE_P(Tiers, Conv1dBothTiers, ::testing::Values(false, true),
                          [](const auto& p) { return p.param ? "Scalar" : "Avx2"; });
 
 TEST(CpuConv1dCausal, RejectsBadArguments) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(1);
   Conv1dArgs a = make_args(*be, rng, {2, 3, 8, 4, true, true, 0});
   Conv1dArgs bad = a;

@@ -12,7 +12,7 @@ namespace kllens {
 namespace {
 
 TEST(CpuEmbed, BothTiersGatherExactRows) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(21);
   for (DType type : {DType::F32, DType::F16, DType::BF16}) {
     for (int64_t H : {1, 7, 8, 33, 768}) {
@@ -29,32 +29,31 @@ TEST(CpuEmbed, BothTiersGatherExactRows) {
       cpu::embed_ref(table.w, ids, ref);
       // Widening F16/BF16 to F32 is exact, so every tier must give the same bits.
       for (bool scalar : {false, true}) {
-        if (!scalar && !cpu::cpu_has_avx2()) continue;
-        cpu::set_force_scalar(scalar);
+        if (!scalar && !cpu_tier_supported(CpuTier::avx2)) continue;
+        const auto tiered = make_cpu_backend(scalar ? CpuTier::reference : CpuTier::avx2);
         const Tensor got = test::clone(*be, ref);
-        be->embed(table.w, ids, got);
+        tiered->embed(table.w, ids, got);
         EXPECT_EQ(test::to_host(*be, ref), test::to_host(*be, got))
             << dtype_name(type) << " H=" << H << (scalar ? " scalar" : " avx2");
       }
-      cpu::set_force_scalar(false);
     }
   }
 }
 
 TEST(CpuEmbed, IdOutOfRangeThrows) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   const Tensor table = be->alloc(DType::F32, {10, 4});
   be->fill_zero(table);
   const Tensor out = be->alloc(DType::F32, {2, 4});
   const Tensor ids = be->alloc(DType::I32, {2});
   for (bool scalar : {false, true}) {
-    cpu::set_force_scalar(scalar);
+    if (!scalar && !cpu_tier_supported(CpuTier::avx2)) continue;
+    const auto tiered = make_cpu_backend(scalar ? CpuTier::reference : CpuTier::avx2);
     for (std::pair<int32_t, int32_t> bad : {std::pair{3, 10}, {-1, 2}}) {
       be->upload(ids, &bad);
-      EXPECT_THROW(be->embed(table, ids, out), Error) << bad.first << "," << bad.second;
+      EXPECT_THROW(tiered->embed(table, ids, out), Error) << bad.first << "," << bad.second;
     }
   }
-  cpu::set_force_scalar(false);
 }
 
 }  // namespace

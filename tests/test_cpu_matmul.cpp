@@ -34,7 +34,7 @@ class MatmulTiers : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatmulTiers, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(1234);
   for (const Shape3& s : kShapes) {
     for (int64_t pad : {0, 5}) {
@@ -61,7 +61,7 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTiers, ::testing::ValuesIn(kTypes),
 
 // The reference itself against a float64 product of the same dequantised weights.
 TEST(CpuMatmul, ReferenceMatchesFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(99);
   const int64_t n = 5, N = 37, K = 300;
   for (DType type : kTypes) {
@@ -85,22 +85,19 @@ TEST(CpuMatmul, ReferenceMatchesFloat64) {
 }
 
 TEST(CpuMatmul, ScalarTierIsTheReference) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(7);
   const Tensor x = test::random_f32(*be, rng, 9, 50, -1.0f, 1.0f, 3);
   const Weight w = test::random_weight(*be, rng, DType::F16, 21, 50, true);
   const Tensor ref = be->alloc(DType::F32, {9, 21}), got = be->alloc(DType::F32, {9, 21});
   cpu::matmul_ref(x, w, ref);
-  {
-    test::ScalarTier scalar;
-    be->matmul(x, w, got);
-  }
+  make_cpu_backend(CpuTier::reference)->matmul(x, w, got);
   EXPECT_EQ(test::to_host(*be, ref), test::to_host(*be, got));
 }
 
 // Strided out: the columns around the slice keep their values.
 TEST(CpuMatmul, WritesOnlyItsColumns) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(5);
   for (int64_t n : {1, 12}) {
     const Tensor x = test::random_f32(*be, rng, n, 40, -1.0f, 1.0f);
@@ -119,7 +116,7 @@ TEST(CpuMatmul, WritesOnlyItsColumns) {
 }
 
 TEST(CpuMatmul, RejectsBadArguments) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(1);
   const Tensor x = test::random_f32(*be, rng, 2, 8, -1.0f, 1.0f);
   const Weight w = test::random_weight(*be, rng, DType::F16, 4, 8, false);

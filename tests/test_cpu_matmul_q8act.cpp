@@ -77,7 +77,7 @@ std::vector<double> formula_f64(const Tensor& x, const Weight& w) {
 }
 
 TEST(CpuMatmulQ8act, ReferenceMatchesFormulaInFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(77);
   for (DType type : kIntTypes)
     for (int64_t K : {48, 300, 32, 7}) {
@@ -100,7 +100,7 @@ TEST(CpuMatmulQ8act, ReferenceMatchesFormulaInFloat64) {
 // to 1/254 of its amax, a relative error of about 1/(127·√3·2) per element ≈ 0.23 %, so
 // the NMSE of the product is ~(0.0023)² · (spread factor) ≈ 1e-5; 1e-4 is the bound.
 TEST(CpuMatmulQ8act, FastIsCloseToExact) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(3);
   for (DType type : kIntTypes) {
     const int64_t n = 2, N = 64, K = 768;
@@ -149,7 +149,7 @@ class MatmulQ8actTiers : public ::testing::TestWithParam<DType> {};
 
 TEST_P(MatmulQ8actTiers, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(4321);
   for (const Shape3& s : kShapes)
     for (int64_t pad : {0, 5}) {
@@ -175,7 +175,7 @@ INSTANTIATE_TEST_SUITE_P(IntTypes, MatmulQ8actTiers, ::testing::ValuesIn(kIntTyp
 // The backend's mode: exact by default (bitwise the exact matmul), fast runs matmul_q8act
 // on integer weights and leaves F16 weights alone.
 TEST(CpuMatmulQ8act, BackendModeSelectsTheKernel) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   EXPECT_EQ(be->matmul_mode(), MatmulMode::exact);
   std::mt19937 rng(11);
   const Tensor x = test::random_f32(*be, rng, 1, 96, -1.0f, 1.0f);

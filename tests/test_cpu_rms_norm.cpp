@@ -25,7 +25,7 @@ constexpr double kNmse = 1e-11;
 
 TEST(CpuRmsNorm, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(11);
   for (const Case& c : kCases) {
     const Tensor x = test::random_f32(*be, rng, c.n, c.H, -3.0f, 3.0f, c.pad);
@@ -41,7 +41,7 @@ TEST(CpuRmsNorm, Avx2MatchesReference) {
 
 TEST(CpuAddRmsNorm, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(12);
   for (const Case& c : kCases) {
     const Tensor res_ref = test::random_f32(*be, rng, c.n, c.H, -3.0f, 3.0f, c.pad);
@@ -60,7 +60,7 @@ TEST(CpuAddRmsNorm, Avx2MatchesReference) {
 }
 
 TEST(CpuRmsNorm, ReferenceMatchesFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(13);
   const int64_t n = 4, H = 768;
   const Tensor x = test::random_f32(*be, rng, n, H, -3.0f, 3.0f);
@@ -83,22 +83,22 @@ TEST(CpuRmsNorm, ReferenceMatchesFloat64) {
 
 // The backend allows out to be the input itself (normalise in place).
 TEST(CpuRmsNorm, InPlace) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(14);
   for (bool scalar : {false, true}) {
-    cpu::set_force_scalar(scalar);
+    if (!scalar && !cpu_tier_supported(CpuTier::avx2)) continue;
+    const auto tiered = make_cpu_backend(scalar ? CpuTier::reference : CpuTier::avx2);
     const Tensor x = test::random_f32(*be, rng, 3, 50, -3.0f, 3.0f, 2);
     const Tensor w = test::random_f32(*be, rng, 1, 50, 0.0f, 2.0f).reshape({50});
     const Tensor want = be->alloc(DType::F32, {3, 50});
-    be->rms_norm(x, w, 1e-5f, want);
-    be->rms_norm(x, w, 1e-5f, x);
+    tiered->rms_norm(x, w, 1e-5f, want);
+    tiered->rms_norm(x, w, 1e-5f, x);
     EXPECT_EQ(test::to_host(*be, want), test::to_host(*be, x));
   }
-  cpu::set_force_scalar(false);
 }
 
 TEST(CpuRmsNorm, RejectsBadArguments) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   const Tensor x = be->alloc(DType::F32, {2, 8});
   EXPECT_THROW(be->rms_norm(x, be->alloc(DType::F32, {7}), 1e-5f, x), Error);
   EXPECT_THROW(be->rms_norm(x, be->alloc(DType::F16, {8}), 1e-5f, x), Error);

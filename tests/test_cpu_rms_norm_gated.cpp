@@ -27,7 +27,7 @@ constexpr double kNmse = 1e-11;
 
 TEST(CpuRmsNormGated, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(21);
   for (const Case& c : kCases) {
     const Tensor y = test::random_f32(*be, rng, c.n, c.I, -3.0f, 3.0f, c.pad);
@@ -43,7 +43,7 @@ TEST(CpuRmsNormGated, Avx2MatchesReference) {
 }
 
 TEST(CpuRmsNormGated, ReferenceMatchesFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(22);
   const int64_t n = 3, I = 512, gs = 128;
   const Tensor y = test::random_f32(*be, rng, n, I, -3.0f, 3.0f);
@@ -72,24 +72,23 @@ TEST(CpuRmsNormGated, ReferenceMatchesFloat64) {
 }
 
 TEST(CpuRmsNormGated, InPlaceOnBothTiers) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   for (bool scalar : {false, true}) {
-    if (!scalar && !cpu::cpu_has_avx2()) continue;
-    cpu::set_force_scalar(scalar);
+    if (!scalar && !cpu_tier_supported(CpuTier::avx2)) continue;
+    const auto tiered = make_cpu_backend(scalar ? CpuTier::reference : CpuTier::avx2);
     std::mt19937 rng(23);
     const Tensor y = test::random_f32(*be, rng, 4, 96, -3.0f, 3.0f, 4);
     const Tensor z = test::random_f32(*be, rng, 4, 96, -3.0f, 3.0f);
     const Tensor w = test::random_f32(*be, rng, 1, 96, 0.0f, 2.0f).reshape({96});
     const Tensor out = be->alloc(DType::F32, {4, 96});
-    be->rms_norm_gated(y, z, w, 32, 1e-5f, out);
-    be->rms_norm_gated(y, z, w, 32, 1e-5f, y);
+    tiered->rms_norm_gated(y, z, w, 32, 1e-5f, out);
+    tiered->rms_norm_gated(y, z, w, 32, 1e-5f, y);
     EXPECT_EQ(test::to_host(*be, out), test::to_host(*be, y)) << (scalar ? "scalar" : "avx2");
-    cpu::set_force_scalar(false);
   }
 }
 
 TEST(CpuRmsNormGated, RejectsBadArguments) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(24);
   const Tensor y = test::random_f32(*be, rng, 2, 12, -1.0f, 1.0f);
   const Tensor z = test::random_f32(*be, rng, 2, 12, -1.0f, 1.0f);

@@ -31,7 +31,7 @@ const Case kCases[] = {{1, 1, 0, 1, 2, 0},    {1, 5, 3, 3, 6, 3},      {2, 17, 0
 
 TEST(CpuRope, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(41);
   for (const Case& c : kCases) {
     const Tensor f = inv_freq(*be, c.hd, 74534.83f);
@@ -47,7 +47,7 @@ TEST(CpuRope, Avx2MatchesReference) {
 }
 
 TEST(CpuRope, ReferenceMatchesFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(42);
   const int64_t B = 2, T = 20, past = 300, heads = 3, hd = 16;
   const Tensor f = inv_freq(*be, hd, 10000.0f);
@@ -69,7 +69,7 @@ TEST(CpuRope, ReferenceMatchesFloat64) {
 
 // Position 0 is the identity; x = e_0 at position p becomes cos(p·f0)·e_0 + sin(p·f0)·e_{hd/2}.
 TEST(CpuRope, PairsHalvesAtPastPlusT) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   const int64_t hd = 8;
   const Tensor f = inv_freq(*be, hd, 10000.0f);
   std::vector<float> v(2 * hd, 0.0f);

@@ -20,7 +20,7 @@ const Case kCases[] = {{1, 1, 0}, {1, 7, 3}, {3, 17, 0}, {5, 344, 2}, {64, 5504,
 
 TEST(CpuSiluMul, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(31);
   for (const Case& c : kCases) {
     const Tensor g = test::random_f32(*be, rng, c.n, c.F, -8.0f, 8.0f, c.pad);
@@ -37,7 +37,7 @@ TEST(CpuSiluMul, Avx2MatchesReference) {
 }
 
 TEST(CpuSiluMul, ReferenceMatchesFloat64AndWorksInPlace) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(32);
   const Tensor g = test::random_f32(*be, rng, 3, 300, -30.0f, 30.0f);
   const Tensor u = test::random_f32(*be, rng, 3, 300, -3.0f, 3.0f);

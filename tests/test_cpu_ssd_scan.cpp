@@ -75,7 +75,7 @@ std::string describe(const Case& c) {
 constexpr double kChunkedNmse = 1e-10;
 
 TEST(CpuSsdScan, ChunkedReferenceMatchesRecurrence) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(2024);
   for (const Case& c : kCases) {
     const SsdScanArgs ref = make_args(*be, rng, c);
@@ -92,7 +92,7 @@ TEST(CpuSsdScan, ChunkedReferenceMatchesRecurrence) {
 
 TEST(CpuSsdScan, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(77);
   for (const Case& c : kCases) {
     const SsdScanArgs ref = make_args(*be, rng, c);
@@ -110,7 +110,7 @@ TEST(CpuSsdScan, Avx2MatchesReference) {
 
 // The reference against the recurrence in float64 from the same fp32 inputs.
 TEST(CpuSsdScan, ReferenceMatchesFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(5);
   const Case c{2, 50, 4, 8, 2, 16, 16, 2};
   const SsdScanArgs a = make_args(*be, rng, c);
@@ -147,13 +147,13 @@ TEST(CpuSsdScan, ReferenceMatchesFloat64) {
   EXPECT_TRUE(close(want, test::to_host(*be, a.out), {c.B * c.T, I}, 1e-10));
 }
 
+// Param: true runs the reference tier, false the AVX2 tier.
 class SsdScanBothTiers : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    if (!GetParam() && !cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-    cpu::set_force_scalar(GetParam());
+    if (!cpu_tier_supported(tier())) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
   }
-  void TearDown() override { cpu::set_force_scalar(false); }
+  CpuTier tier() const { return GetParam() ? CpuTier::reference : CpuTier::avx2; }
 };
 
 // Rows [t0, t0 + n) of every sequence of a [B·T, C] tensor, as a [B·n, C] tensor.
@@ -167,7 +167,7 @@ Tensor time_slice(Backend& be, const Tensor& x, int64_t B, int64_t T, int64_t t0
 // continue from the carried state: the same result as one call up to the chunking's
 // rounding (kChunkedNmse, as above).
 TEST_P(SsdScanBothTiers, StateCarriesAcrossCalls) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(tier());
   std::mt19937 rng(4243);
   const Case c{2, 29, 4, 8, 2, 16, 8, 0};
   const int64_t I = c.nh * c.P;
@@ -206,7 +206,7 @@ INSTANTIATE_TEST_SUITE_P(Tiers, SsdScanBothTiers, ::testing::Values(false, true)
                          [](const auto& p) { return p.param ? "Scalar" : "Avx2"; });
 
 TEST(CpuSsdScan, RejectsBadArguments) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(1);
   const SsdScanArgs a = make_args(*be, rng, {2, 3, 4, 8, 2, 16, 8, 0});
   SsdScanArgs bad = a;

@@ -55,7 +55,7 @@ SsmScanArgs clone_outputs(Backend& be, SsmScanArgs a) {
 
 TEST(CpuSsmScan, Avx2MatchesReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(31337);
   const Case cases[] = {
       {1, 1, 1, 16, true, true, true, 0},    {1, 1, 7, 16, true, true, true, 3},
@@ -84,7 +84,7 @@ TEST(CpuSsmScan, Avx2MatchesReference) {
 
 // The reference against the recurrence evaluated in float64 from the same inputs.
 TEST(CpuSsmScan, ReferenceMatchesFloat64) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(8);
   const Case c{2, 40, 9, 16, true, true, true, 0};
   const SsmScanArgs a = make_args(*be, rng, c);
@@ -116,13 +116,13 @@ TEST(CpuSsmScan, ReferenceMatchesFloat64) {
   EXPECT_TRUE(close(want, test::to_host(*be, a.out), {c.B * c.T, c.I}, 1e-10));
 }
 
+// Param: true runs the reference tier, false the AVX2 tier.
 class SsmScanBothTiers : public ::testing::TestWithParam<bool> {
  protected:
   void SetUp() override {
-    if (!GetParam() && !cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-    cpu::set_force_scalar(GetParam());
+    if (!cpu_tier_supported(tier())) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
   }
-  void TearDown() override { cpu::set_force_scalar(false); }
+  CpuTier tier() const { return GetParam() ? CpuTier::reference : CpuTier::avx2; }
 };
 
 // Rows [t0, t0 + n) of every sequence of a [B·T, C] tensor, as a [B·n, C] tensor.
@@ -135,7 +135,7 @@ Tensor time_slice(Backend& be, const Tensor& x, int64_t B, int64_t T, int64_t t0
 // Each (sequence, channel) runs the same per-token arithmetic however the tokens are
 // split over calls: bit-identical results are expected.
 TEST_P(SsmScanBothTiers, StateCarriesAcrossCalls) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(tier());
   std::mt19937 rng(4242);
   const Case c{3, 13, 37, 16, true, true, true, 0};
   const SsmScanArgs whole = make_args(*be, rng, c);
@@ -174,11 +174,10 @@ INSTANTIATE_TEST_SUITE_P(Tiers, SsmScanBothTiers, ::testing::Values(false, true)
 
 // Softplus switches to the identity above 20, as torch's threshold does.
 TEST(CpuSsmScan, SoftplusThreshold) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   for (bool scalar : {false, true}) {
-    if (!scalar && !cpu::cpu_has_avx2()) continue;
-    std::optional<test::ScalarTier> guard;
-    if (scalar) guard.emplace();
+    if (!scalar && !cpu_tier_supported(CpuTier::avx2)) continue;
+    const auto tiered = make_cpu_backend(scalar ? CpuTier::reference : CpuTier::avx2);
     SsmScanArgs a;
     std::vector<float> dl = {19.5f, 20.0f, 20.5f, 30.0f, -30.0f, 0.0f, 1.0f, -1.0f};
     const int64_t I = int64_t(dl.size());
@@ -198,7 +197,7 @@ TEST(CpuSsmScan, SoftplusThreshold) {
     a.state = be->alloc(DType::F32, {1, I, 1});
     be->fill_zero(a.state);
     a.out = be->alloc(DType::F32, {1, I});
-    be->ssm_scan(a);
+    tiered->ssm_scan(a);
     const std::vector<float> y = test::to_host(*be, a.out);
     for (size_t i = 0; i < dl.size(); ++i) {
       const float want = dl[i] > 20.0f ? dl[i] : float(std::log1p(std::exp(double(dl[i]))));
@@ -208,7 +207,7 @@ TEST(CpuSsmScan, SoftplusThreshold) {
 }
 
 TEST(CpuSsmScan, RejectsBadArguments) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(1);
   const SsmScanArgs a = make_args(*be, rng, {2, 3, 8, 16, true, true, true, 0});
   SsmScanArgs bad = a;

@@ -53,6 +53,7 @@ class Session {
     return s;
   }
   Backend& cpu() { return *cpu_; }
+  Backend& cpu_reference() { return *cpu_reference_; }
   // The validated Vulkan backend, or nullptr when no Vulkan driver is installed at all.
   Backend* vulkan() {
 #ifdef KLLENS_HAVE_VULKAN
@@ -81,13 +82,21 @@ class Session {
     if (!m) m = Model::load(ref(fixture).model_dir(), on_vulkan ? *vulkan() : cpu());
     return *m;
   }
+  // The model on the CPU backend's scalar reference tier.
+  Model& reference_model(const std::string& fixture) {
+    auto& m = reference_models_[fixture];
+    if (!m) m = Model::load(ref(fixture).model_dir(), cpu_reference());
+    return *m;
+  }
 
  private:
-  Session() : cpu_(make_cpu_backend()) {}
-  std::unique_ptr<Backend> cpu_, vk_;
+  Session()
+      : cpu_(make_cpu_backend(best_cpu_tier())), cpu_reference_(make_cpu_backend(CpuTier::reference)) {}
+  std::unique_ptr<Backend> cpu_, cpu_reference_, vk_;
   bool vk_tried_ = false;
   std::map<std::string, std::unique_ptr<Reference>> refs_;
   std::map<std::pair<std::string, bool>, std::unique_ptr<Model>> models_;
+  std::map<std::string, std::unique_ptr<Model>> reference_models_;
 };
 
 // ---- fixture × backend ---------------------------------------------------------------------
@@ -298,13 +307,13 @@ class GoldenCpu : public ::testing::TestWithParam<const char*> {
 // The scalar reference tier of every kernel through the whole model (Hymba: meta tokens,
 // both attention kinds, KV reuse), both reference windows: the same tolerance.
 TEST_P(GoldenCpu, ScalarTierMatchesReference) {
-  ScalarTier scalar;
+  Model& scalar = Session::get().reference_model(GetParam());
   for (const auto& [ids_name, logits_name] :
        {std::pair<std::string, std::string>{"input_ids", "logits"}, {"input_ids_long", "logits_long"}}) {
     const Shape s = ref().shape(ids_name);
     EXPECT_TRUE(close_reported(std::string(GetParam()) + " scalar " + logits_name,
                                ref().f32(logits_name),
-                               compute_logits(model(), ref().i32(ids_name), s[0], s[1]),
+                               compute_logits(scalar, ref().i32(ids_name), s[0], s[1]),
                                ref().shape(logits_name), kLogitsNmse, kLogitsAbs));
   }
 }
@@ -372,7 +381,7 @@ TEST(GoldenMamba2, MambaSsmNamesAndUntiedHead) {
   cfg["time_step_limit"] = {0.0, {{"__float__", "Infinity"}}};  // json cannot write +inf; v5 spelling
   write_file_atomic(dir + "/config.json", cfg.dump(2));
   write(specs.size());
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   {
     auto model = Model::load(dir, *be);
     const Shape s = ref.shape("input_ids");

@@ -112,7 +112,7 @@ TEST(Quant, TailGroupOfADtProjRow) {
 }
 
 TEST(Quant, EveryPathGivesTheSameBytes) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(2);
   for (const QuantSpec& s : kSpecs)
     for (int64_t K : {48, 100, 256}) {
@@ -143,7 +143,7 @@ TEST(Quant, EveryPathGivesTheSameBytes) {
 }
 
 TEST(Quant, MatmulOnQuantisedEqualsMatmulOnDequantised) {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   std::mt19937 rng(3);
   for (const QuantSpec& s : kSpecs)
     for (int64_t K : {48, 130, 512})

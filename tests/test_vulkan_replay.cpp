@@ -53,7 +53,7 @@ void expect_no_validation_messages(Backend& vk) {
 
 void check_greedy(const std::string& fixture, const std::string& model_dir) {
   const Reference ref(fixture);
-  auto cpu = make_cpu_backend();
+  auto cpu = make_cpu_backend(best_cpu_tier());
   auto vk = validated_vulkan();
   auto cpu_model = Model::load(model_dir, *cpu);
   auto vk_model = Model::load(model_dir, *vk);
@@ -110,7 +110,7 @@ TEST(VulkanReplay, HymbaStepsRunDirectly) {
 // own sequential run on the CPU.
 TEST(VulkanReplay, TwoStatesInterleavedWithOtherWork) {
   const Reference ref("tiny-mamba");
-  auto cpu = make_cpu_backend();
+  auto cpu = make_cpu_backend(best_cpu_tier());
   auto vk = validated_vulkan();
   auto cm = Model::load(ref.model_dir(), *cpu);
   auto vm = Model::load(ref.model_dir(), *vk);

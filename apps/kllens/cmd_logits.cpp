@@ -22,18 +22,19 @@ void run_logits(const LogitsArgs& a) {
   std::vector<int32_t> ids = a.ids_file.empty() ? parse_ids(a.ids, "--ids")
                                                  : read_ids_file(a.ids_file, batch);
   const int64_t seqlen = int64_t(ids.size()) / batch;
-  auto be = a.backend.make();
-  a.matmul.apply(*be);
-  auto model = Model::load(a.model, *be);
-  const int64_t V = model->config().vocab_size;
-  for (int32_t id : ids)
-    if (id >= V) fail("{}: token id {} outside the vocabulary [0, {})",
-                      a.ids_file.empty() ? "--ids" : a.ids_file, id, V);
-  std::vector<float> logits = compute_logits(*model, ids, batch, seqlen);
-  const Shape shape = batch == 1 ? Shape{seqlen, V} : Shape{batch, seqlen, V};
-  write_safetensors(a.out, {{"logits", DType::F32, shape}},
-                    [&](size_t, void* dst, size_t bytes) { std::memcpy(dst, logits.data(), bytes); });
-  fmt::print("wrote {} logits {}\n", a.out, shape_str(shape));
+  run_with_cpu_fallback(a.backend, [&](BackendHandle& be) {
+    a.matmul.apply(*be);
+    auto model = Model::load(a.model, *be);
+    const int64_t V = model->config().vocab_size;
+    for (int32_t id : ids)
+      if (id >= V) fail("{}: token id {} outside the vocabulary [0, {})",
+                        a.ids_file.empty() ? "--ids" : a.ids_file, id, V);
+    std::vector<float> logits = compute_logits(*model, ids, batch, seqlen);
+    const Shape shape = batch == 1 ? Shape{seqlen, V} : Shape{batch, seqlen, V};
+    write_safetensors(a.out, {{"logits", DType::F32, shape}},
+                      [&](size_t, void* dst, size_t bytes) { std::memcpy(dst, logits.data(), bytes); });
+    fmt::print("wrote {} logits {}\n", a.out, shape_str(shape));
+  });
 }
 
 }  // namespace

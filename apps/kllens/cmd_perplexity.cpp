@@ -23,14 +23,15 @@ void register_perplexity(CLI::App& app) {
     auto tok = load_tokenizer(a->model);
     std::vector<int32_t> ids = tok->encode(read_text(a->text));
     if (a->max_tokens > 0 && int64_t(ids.size()) > a->max_tokens) ids.resize(size_t(a->max_tokens));
-    auto be = a->backend.make();
-    a->matmul.apply(*be);
-    auto model = Model::load(a->model, *be);
-    const PerplexityResult r = perplexity(*model, ids, a->ctx, a->batch,
-                                          [](int64_t d, int64_t t) { progress("windows", d, t); });
-    fmt::print("perplexity {:.6f}\n", r.ppl());
-    fmt::print("tokens scored {} in {} windows of {}; {:.1f} tokens/s on {}\n", r.scored, r.windows,
-               a->ctx, r.tokens_per_second(), be->name());
+    run_with_cpu_fallback(a->backend, [&](BackendHandle& be) {
+      a->matmul.apply(*be);
+      auto model = Model::load(a->model, *be);
+      const PerplexityResult r = perplexity(*model, ids, a->ctx, a->batch,
+                                            [](int64_t d, int64_t t) { progress("windows", d, t); });
+      fmt::print("perplexity {:.6f}\n", r.ppl());
+      fmt::print("tokens scored {} in {} windows of {}; {:.1f} tokens/s on {}\n", r.scored, r.windows,
+                 a->ctx, r.tokens_per_second(), be->name());
+    });
   });
 }
 

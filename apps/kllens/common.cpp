@@ -71,7 +71,21 @@ BackendHandle BackendOption::make() const {
 #endif
   }
   if (profile) std::fprintf(stderr, "kllens: --profile times Vulkan kernels; the CPU backend has none\n");
-  return BackendHandle(make_cpu_backend(), false);
+  return BackendHandle(make_cpu_backend(best_cpu_tier()), false);
+}
+
+void run_with_cpu_fallback(const BackendOption& option, const std::function<void(BackendHandle&)>& body) {
+#ifdef KLLENS_HAVE_VULKAN
+  try {
+    BackendHandle be = option.make();
+    body(be);
+    return;
+  } catch (const VulkanDeviceError& e) {
+    std::fprintf(stderr, "kllens: %s; continuing on the CPU\n", e.what());
+  }
+#endif
+  BackendHandle cpu(make_cpu_backend(best_cpu_tier()), false);
+  body(cpu);
 }
 
 BackendHandle::BackendHandle(std::unique_ptr<Backend> backend, bool profile)

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -59,6 +60,11 @@ struct UniformQuantOption {
   void add_to(CLI::App* cmd);
   double apply(Model& model) const;
 };
+// Runs `body` on the chosen backend. If the Vulkan device fails (out of device memory,
+// device lost: VulkanDeviceError), says so in one line and runs `body` again from the
+// start on the CPU. For commands whose output appears only at the end (a file written
+// through a temporary and a rename, or a result line): nothing partial is left behind.
+void run_with_cpu_fallback(const BackendOption& option, const std::function<void(BackendHandle&)>& body);
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 

@@ -37,6 +37,9 @@ struct Conv1dArgs {
   int64_t batch = 1, seqlen = 1;
   bool silu = true;
 };
+// Shapes, types, strides and overlaps of `a` (throws kllens::Error naming the op and the
+// tensor); every backend calls it first. The same holds for validate() below.
+void validate(const Conv1dArgs& a);
 
 // Mamba-1 selective scan (also Hymba's SSM branch), per sequence b, channel i, state n:
 //   Δ = softplus(delta[t,i]) if delta_softplus else delta[t,i]
@@ -56,6 +59,7 @@ struct SsmScanArgs {
   int64_t batch = 1, seqlen = 1;
   bool delta_softplus = true;
 };
+void validate(const SsmScanArgs& a);
 
 // Mamba-2 SSD scan (specs/mamba.md §5), per sequence b, head h (P channels), state n:
 //   Δ = clamp(softplus(dt[t,h] + dt_bias[h]), dt_min, dt_max)
@@ -77,6 +81,7 @@ struct SsdScanArgs {
   int64_t heads = 1, head_dim = 1, groups = 1, state_size = 1, chunk = 256;
   float dt_min = 0.f, dt_max = INFINITY;
 };
+void validate(const SsdScanArgs& a);
 
 // Causal attention over a KV cache, grouped-query, optional sliding window with a
 // prefix of always-visible (meta) positions. Query t of sequence b has absolute
@@ -98,6 +103,7 @@ struct AttentionArgs {
   int64_t window = 0, meta = 0;
   float scale = 1.f;
 };
+void validate(const AttentionArgs& a);
 
 // Per-token comparison of a student's next-token distribution with a teacher's, in one
 // pass over the vocabulary with online log-sum-exp (fp32 logits, fp32/fp64 sums):
@@ -236,8 +242,15 @@ class Backend {
   MatmulMode matmul_mode_ = MatmulMode::exact;
 };
 
-// The CPU reference backend (AVX2+FMA+F16C with OpenMP where the CPU has them, scalar
-// otherwise). Never null.
-std::unique_ptr<Backend> make_cpu_backend();
+// The CPU kernels' tier: the plain scalar reference (the truth every other tier and the
+// Vulkan kernels are checked against) or AVX2+FMA+F16C with OpenMP.
+enum class CpuTier { reference, avx2 };
+const char* cpu_tier_name(CpuTier tier);  // "reference", "avx2"
+bool cpu_tier_supported(CpuTier tier);    // this CPU runs it
+CpuTier best_cpu_tier();                  // the fastest tier this CPU runs
+
+// The CPU backend running every op on `tier` (throws if this CPU lacks it). Never null.
+// Its name() is "cpu" for the fastest tier and "cpu-<tier>" for any other.
+std::unique_ptr<Backend> make_cpu_backend(CpuTier tier);
 
 }  // namespace kllens

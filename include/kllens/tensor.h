@@ -60,6 +60,11 @@ struct Tensor {
   Tensor slice_cols(int64_t begin, int64_t n) const;  // last dim [begin, begin+n)
   Tensor slice_rows(int64_t begin, int64_t n) const;  // flattened rows [begin, begin+n)
   Tensor reshape(Shape s) const;                      // contiguous tensors only
+  // Elements [begin, begin+n) of a contiguous tensor of a plain type, as a vector [n].
+  Tensor slice_elems(int64_t begin, int64_t n) const;
+  // The same rows (strides kept) under another shape with the same last dimension and
+  // the same number of rows, e.g. [B*T, C] as [B, T, C].
+  Tensor reshape_rows(Shape s) const;
 };
 
 // A linear layer's weight [out, in] in its storage format, with per-row scales for the

@@ -18,6 +18,9 @@
 //                                 by-element fallback, and (nodot) the fast matmul without
 //                                 packed integer dot products (default: the device kind's
 //                                 shape, by 32-blocks, dot products where the device has them)
+//   KLLENS_VULKAN_FAULT=oom[:N] | lost[:N]  test hook (VulkanOptions::fault): the N-th
+//                                 (from 0) device memory allocation fails as out of device
+//                                 memory, or the N-th submission as device lost
 #pragma once
 
 #include <memory>
@@ -28,10 +31,24 @@
 
 namespace kllens {
 
+// A device fault a test injects (the runtime's fault hook): the driver's result is replaced
+// by VK_ERROR_OUT_OF_DEVICE_MEMORY at a device memory allocation or VK_ERROR_DEVICE_LOST at
+// a queue submission, the `fault_after`-th one counted from 0; later ones succeed.
+enum class VulkanFault { none, out_of_device_memory, device_lost };
+
 struct VulkanOptions {
   int device_index = -1;   // -1: $KLLENS_VULKAN_DEVICE, else the best GPU, else a CPU device
   bool validation = false; // also on when $KLLENS_VULKAN_VALIDATION is set
   bool profile = false;    // also on when $KLLENS_VULKAN_PROFILE is set
+  VulkanFault fault = VulkanFault::none;  // else from $KLLENS_VULKAN_FAULT
+  int fault_after = 0;
+};
+
+// The device itself failed (out of device memory, device lost): one line naming the fault
+// and the call. A command that can redo its work elsewhere catches this one.
+class VulkanDeviceError : public Error {
+ public:
+  using Error::Error;
 };
 
 // Throws kllens::Error (one line) when there is no usable Vulkan device.

@@ -55,6 +55,7 @@ OpCase ssd_case(const Ssd& s) {
   c.flops = s.T == 1 ? 6.0 * double(rows * I * s.N)
                      : 2.0 * double(rows * s.nh) * (Q * (s.N + s.P) + 3.0 * double(s.P * s.N));
   c.bytes = 4.0 * double(rows * (2 * I + 2 * GN + s.nh) + 2 * s.B * I * s.N);
+  c.launches = 2;  // the second call continues from the state the first left
   const Ssd sc = s;
   c.launch = [sc](Backend& be, const std::vector<Tensor>& v) {
     const int64_t xI = sc.nh * sc.P, gN = sc.G * sc.N;

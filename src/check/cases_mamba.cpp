@@ -89,6 +89,12 @@ void add_matmul_cases(std::vector<OpCase>& cases) {
   cases.push_back(matmul_case(DType::F16, 1, 8192, 2048, false, 0, "mamba-1.4b in_proj"));
   cases.push_back(matmul_case(DType::BF16, 1, 1600, 5504, false, 0, "hymba-1.5b down_proj"));
   cases.push_back(matmul_case(DType::F16, 128, 3072, 768, false, 5, "mamba-130m in_proj prefill"));
+  // Beyond lavapipe's 128 MiB maxStorageBufferRange: the tied F32 lm_head (154 MB, the
+  // launcher binds it in row chunks), and a prefill's strided lm_head output (137 MB, bound
+  // per block of rows).
+  cases.push_back(matmul_case(DType::F32, 1, 50280, 768, false, 0, "mamba-130m lm_head, weight > one binding"));
+  cases.push_back(matmul_case(DType::F32, 6, 50280, 768, false, 0, "mamba-130m lm_head, weight > one binding"));
+  cases.push_back(matmul_case(DType::F16, 680, 50280, 4, true, 100, "output > one binding"));
 }
 
 // ---- small ops ----------------------------------------------------------------------------
@@ -136,6 +142,7 @@ void add_norm_cases(std::vector<OpCase>& cases) {
     a.tensors.push_back(input("w", DType::F32, {s.H}, uniform(s.H, seed + 4, 0.5f, 1.5f)));
     a.tensors.push_back(output("out", {s.n, s.H}, s.guard));
     a.bytes = 16.0 * double(s.n * s.H);
+    a.launches = 2;  // the second call adds delta to the first's residual
     a.launch = [](Backend& be, const std::vector<Tensor>& v) { be.add_rms_norm(v[0], v[1], v[2], 1e-5f, v[3]); };
     cases.push_back(std::move(a));
   }
@@ -166,13 +173,15 @@ void add_elementwise_cases(std::vector<OpCase>& cases) {
 // ---- sequence ops -------------------------------------------------------------------------
 
 void add_conv_cases(std::vector<OpCase>& cases) {
-  struct S { int64_t B, T, C, K; const char* what; };
+  struct S { int64_t B, T, C, K; const char* what; bool bias = true, silu = true; };
   const S shapes[] = {{2, 5, 37, 4, "odd"}, {3, 2, 100, 4, "T < K-1"}, {1, 1, 1536, 4, "mamba-130m decode"},
                       {1, 64, 1536, 4, "mamba-130m prefill"}, {2, 1, 4096, 4, "mamba-1.4b decode"},
-                      {1, 1, 1792, 4, "mamba2-130m decode"}, {1, 33, 3200, 4, "hymba-1.5b prefill"}};
+                      {1, 1, 1792, 4, "mamba2-130m decode"}, {1, 33, 3200, 4, "hymba-1.5b prefill"},
+                      {3, 2, 29, 4, "no bias, no silu", false, false}, {1, 5, 16, 3, "K=3"}};
   for (const S& s : shapes) {
     const uint64_t seed = uint64_t(s.B * 11 + s.T * 101 + s.C);
     OpCase c{"conv1d_causal", fmt::format("{} B={} T={} C={} K={}", s.what, s.B, s.T, s.C, s.K), kFp32, kFp32Why};
+    const bool bias = s.bias, silu = s.silu;
     const int64_t rows = s.B * s.T;
     c.tensors.push_back(input("x", DType::F32, {rows, s.C}, uniform(rows * s.C, seed), 3));  // a column slice, as of in_proj's output
     c.tensors.push_back(input("weight", DType::F32, {s.C, s.K}, uniform(s.C * s.K, seed + 1, -0.5f, 0.5f)));
@@ -183,25 +192,31 @@ void add_conv_cases(std::vector<OpCase>& cases) {
     c.tensors.push_back(output("out", {rows, s.C}));
     c.bytes = 4.0 * double(2 * rows * s.C + s.C * s.K + 2 * s.B * (s.K - 1) * s.C);
     c.flops = 2.0 * double(rows * s.C * s.K);
+    c.launches = 2;  // the second call continues from the state the first left
     const int64_t B = s.B, T = s.T;
-    c.launch = [B, T](Backend& be, const std::vector<Tensor>& v) {
-      be.conv1d_causal(Conv1dArgs{v[0], v[1], v[2], v[3], v[4], B, T, true});
+    c.launch = [B, T, bias, silu](Backend& be, const std::vector<Tensor>& v) {
+      be.conv1d_causal(Conv1dArgs{v[0], v[1], bias ? v[2] : Tensor{}, v[3], v[4], B, T, silu});
     };
     cases.push_back(std::move(c));
   }
 }
 
 void add_scan_cases(std::vector<OpCase>& cases) {
-  struct S { int64_t B, T, I, N; bool gate; const char* what; };
+  struct S { int64_t B, T, I, N; bool gate; const char* what; bool softplus = true; };
   const S shapes[] = {{2, 33, 37, 5, true, "odd"}, {1, 7, 19, 16, false, "odd, no gate, no D"},
                       {1, 1, 1536, 16, true, "mamba-130m decode"}, {1, 64, 1536, 16, true, "mamba-130m prefill"},
-                      {2, 1, 4096, 16, true, "mamba-1.4b decode"}, {1, 1, 3200, 16, true, "hymba-1.5b decode"}};
+                      {2, 1, 4096, 16, true, "mamba-1.4b decode"}, {1, 1, 3200, 16, true, "hymba-1.5b decode"},
+                      {1, 9, 40, 8, true, "delta used as is", false}};
   for (const S& s : shapes) {
     const uint64_t seed = uint64_t(s.B * 13 + s.T * 1009 + s.I * 7 + s.N);
     const int64_t rows = s.B * s.T, P = 8 + 2 * s.N;  // B and C are slices of x_proj's output
     OpCase c{"ssm_scan", fmt::format("{} B={} T={} I={} N={}", s.what, s.B, s.T, s.I, s.N), kFp32, kFp32Why};
+    // (Δ pre-softplus in [-4, 2) with some above 20, where softplus is the identity.)
     c.tensors.push_back(input("u", DType::F32, {rows, s.I}, uniform(rows * s.I, seed)));
-    c.tensors.push_back(input("delta", DType::F32, {rows, s.I}, uniform(rows * s.I, seed + 1, -4.f, 2.f)));
+    std::vector<float> delta = uniform(rows * s.I, seed + 1, -4.f, 2.f);
+    for (size_t i = 0; i < delta.size(); i += 97) delta[i] = 21.f + float(i % 5);  // above softplus's threshold 20
+    if (!s.softplus) for (float& d : delta) d = std::abs(d) * 0.05f;
+    c.tensors.push_back(input("delta", DType::F32, {rows, s.I}, delta));
     std::vector<float> A = uniform(s.I * s.N, seed + 2, 0.f, 2.8f);  // A = -exp(A_log), A_log ∈ [0, log 16]
     for (float& a : A) a = -std::exp(a);
     c.tensors.push_back(input("A", DType::F32, {s.I, s.N}, A));
@@ -215,9 +230,10 @@ void add_scan_cases(std::vector<OpCase>& cases) {
     c.tensors.push_back(output("out", {rows, s.I}, 1));
     c.bytes = 4.0 * double(rows * (4 * s.I + 2 * s.N) + 3 * s.B * s.I * s.N);
     c.flops = 8.0 * double(rows * s.I * s.N);
+    c.launches = 2;  // the second call continues from the state the first left
     const int64_t B = s.B, T = s.T, N = s.N;
-    const bool gate = s.gate;
-    c.launch = [B, T, N, gate](Backend& be, const std::vector<Tensor>& v) {
+    const bool gate = s.gate, softplus = s.softplus;
+    c.launch = [B, T, N, gate, softplus](Backend& be, const std::vector<Tensor>& v) {
       SsmScanArgs a;
       a.u = v[0];
       a.delta = v[1];
@@ -232,6 +248,7 @@ void add_scan_cases(std::vector<OpCase>& cases) {
       a.out = v[7];
       a.batch = B;
       a.seqlen = T;
+      a.delta_softplus = softplus;
       be.ssm_scan(a);
     };
     cases.push_back(std::move(c));

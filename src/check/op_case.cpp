@@ -1,5 +1,8 @@
 // Running one checker case on a backend: guarded placement of every tensor, launch,
 // comparison against the reference backend, and timing.
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -42,7 +45,7 @@ Placed place(Backend& be, const CaseTensor& ct) {
   be.upload(p.parent, p.initial.data());
   p.view = p.parent.slice_rows(1, rows);
   if (ct.guard_cols > 0) p.view = p.view.slice_cols(0, cols);
-  p.view.shape = ct.shape.empty() ? Shape{1} : ct.shape;
+  p.view = p.view.reshape_rows(ct.shape);
   return p;
 }
 
@@ -98,50 +101,135 @@ std::vector<double> view_values(const CaseTensor& ct, const Placed& p, const std
   return v;
 }
 
-OutputCheck compare(const CaseTensor& ct, const std::vector<double>& ref,
-                    const std::vector<double>& got) {
-  OutputCheck o;
-  o.name = ct.name;
-  double num = 0, den = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    const double a = ref[i], b = got[i];
-    if (ct.dtype == DType::I32) {
-      o.mismatches += a != b;
-      continue;
-    }
-    if (!std::isfinite(a) || !std::isfinite(b)) {
-      o.nonfinite += !(std::isnan(a) && std::isnan(b)) && a != b;
-      continue;
-    }
-    num += (a - b) * (a - b);
-    den += a * a;
-    o.max_abs = std::max(o.max_abs, std::abs(a - b));
+std::string index_str(int64_t flat, const Shape& shape) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = flat % std::max<int64_t>(shape[d], 1);
+    flat /= std::max<int64_t>(shape[d], 1);
   }
-  o.nmse = den > 0 ? num / den : num;
-  return o;
+  std::string s = "[";
+  for (size_t d = 0; d < idx.size(); ++d) s += (d ? "," : "") + std::to_string(idx[d]);
+  return s + "]";
+}
+
+// What a backend left in every tensor after the launches: the parents' bytes.
+using Snapshot = std::vector<std::vector<uint8_t>>;
+
+Snapshot run_on(const OpCase& c, Backend& be, std::vector<Placed>& placed) {
+  placed = bind(be, c);
+  const std::vector<Tensor> v = views(placed);
+  for (int i = 0; i < c.launches; ++i) c.launch(be, v);
+  be.sync();
+  Snapshot snap(c.tensors.size());
+  for (size_t i = 0; i < c.tensors.size(); ++i)
+    if (c.tensors[i].output) snap[i] = fetch(be, placed[i]);
+  return snap;
 }
 
 }  // namespace
 
-CaseResult run_case(const OpCase& c, Backend& reference, Backend& test) {
+Comparison compare(const std::vector<double>& ref, const std::vector<double>& got,
+                   const Shape& shape, double max_nmse, bool integer) {
+  KL_CHECK(ref.size() == got.size(), "compare: {} reference values, {} under test", ref.size(),
+           got.size());
+  Comparison c;
+  double num = 0, den = 0;
+  int64_t finite = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double a = ref[i], b = got[i];
+    if (integer || !std::isfinite(a) || !std::isfinite(b)) continue;
+    num += (a - b) * (a - b);
+    den += a * a;
+    ++finite;
+    c.max_abs = std::max(c.max_abs, std::abs(a - b));
+    c.max_rel = std::max(c.max_rel, std::abs(a - b) / std::max(std::abs(a), 1e-30));
+  }
+  c.nmse = den > 0 ? num / den : num;
+  // (a−b)² > max_nmse · mean(a²): an element that alone spends more than its share of the
+  // NMSE budget. With no such element the NMSE is within the bound by construction.
+  const double limit = max_nmse * (finite ? den / double(finite) : 0.0);
+  std::vector<std::pair<double, int64_t>> errs;  // the 5 largest errors, largest first
+  auto keep = [&errs](double err, int64_t i) {
+    if (errs.size() == 5 && err <= errs.back().first) return;
+    if (errs.size() == 5) errs.pop_back();
+    errs.insert(std::upper_bound(errs.begin(), errs.end(), std::pair{err, i},
+                                 [](const auto& x, const auto& y) { return x.first > y.first; }),
+                {err, i});
+  };
+  c.integer = integer;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    const double a = ref[i], b = got[i];
+    bool over;
+    double err;
+    if (integer) {
+      over = a != b, err = std::abs(a - b);
+    } else if (!std::isfinite(a) || !std::isfinite(b)) {
+      over = !(std::isnan(a) && std::isnan(b)) && a != b, err = INFINITY;
+      c.nonfinite += over;
+    } else {
+      err = std::abs(a - b);
+      over = max_nmse > 0 ? err * err > limit : a != b;
+    }
+    if (over) {
+      if (c.over++ == 0) {
+        c.first_over = int64_t(i);
+        c.first_over_at = fmt::format("{} ref={:.7g} got={:.7g}", index_str(int64_t(i), shape), a, b);
+      }
+    }
+    if (err > 0) keep(err, int64_t(i));
+  }
+  for (size_t i = 0; i < errs.size(); ++i) {
+    const size_t j = size_t(errs[i].second);
+    c.worst += fmt::format("  {} ref={:.7g} got={:.7g}\n", index_str(errs[i].second, shape), ref[j], got[j]);
+  }
+  return c;
+}
+
+std::string PairCheck::summary() const {
+  std::string s;
+  for (const OutputCheck& o : outputs) {
+    if (!o.guards_ok) s += fmt::format(" {}: guard overwritten;", o.name);
+    if (!o.cmp.ok(bound))
+      s += fmt::format(" {}: nmse {:.3e} > {:.0e} or mismatches; {} elements over the bound ({} non-finite){};",
+                       o.name, o.cmp.nmse, bound, o.cmp.over, o.cmp.nonfinite,
+                       o.cmp.over ? ", first at " + o.cmp.first_over_at : "");
+  }
+  return s;
+}
+
+CaseResult run_case(const OpCase& c, const std::vector<Backend*>& backends) {
   CaseResult res;
   try {
-    std::vector<Placed> ref = bind(reference, c), got = bind(test, c);
-    c.launch(reference, views(ref));
-    c.launch(test, views(got));
-    reference.sync();
-    test.sync();
+    for (const CaseTensor& ct : c.tensors)
+      KL_CHECK(!ct.output || ct.dtype == DType::F32 || ct.dtype == DType::I32,
+               "{}: outputs are F32 or I32", ct.name);
+    std::vector<std::vector<Placed>> placed(backends.size());
+    std::vector<Snapshot> snaps;
+    for (size_t b = 0; b < backends.size(); ++b) snaps.push_back(run_on(c, *backends[b], placed[b]));
     res.ok = true;
-    for (size_t i = 0; i < c.tensors.size(); ++i) {
-      const CaseTensor& ct = c.tensors[i];
-      if (!ct.output) continue;
-      KL_CHECK(ct.dtype == DType::F32 || ct.dtype == DType::I32, "{}: outputs are F32 or I32", ct.name);
-      const std::vector<uint8_t> r = fetch(reference, ref[i]), g = fetch(test, got[i]);
-      OutputCheck o = compare(ct, view_values(ct, ref[i], r), view_values(ct, got[i], g));
-      o.guards_ok = guards_intact(ct, ref[i], r) && guards_intact(ct, got[i], g);
-      res.ok = res.ok && o.guards_ok && o.nonfinite == 0 && o.mismatches == 0 && o.nmse <= c.max_nmse;
-      res.outputs.push_back(o);
-    }
+    for (size_t i = 0; i < backends.size(); ++i)
+      for (size_t j = i + 1; j < backends.size(); ++j) {
+        PairCheck pc;
+        pc.bound = c.max_nmse;
+        pc.ref = backends[i]->name();
+        pc.test = backends[j]->name();
+        pc.ok = true;
+        for (size_t t = 0; t < c.tensors.size(); ++t) {
+          const CaseTensor& ct = c.tensors[t];
+          if (!ct.output) continue;
+          OutputCheck o;
+          o.name = ct.name;
+          o.cmp = compare(view_values(ct, placed[i][t], snaps[i][t]), view_values(ct, placed[j][t], snaps[j][t]),
+                          ct.shape.empty() ? Shape{1} : ct.shape, c.max_nmse, ct.dtype == DType::I32);
+          o.guards_ok = guards_intact(ct, placed[i][t], snaps[i][t]) && guards_intact(ct, placed[j][t], snaps[j][t]);
+          pc.ok = pc.ok && o.guards_ok && o.cmp.ok(c.max_nmse);
+          pc.nmse = std::max(pc.nmse, o.cmp.nmse);
+          pc.max_rel = std::max(pc.max_rel, o.cmp.max_rel);
+          pc.outputs.push_back(std::move(o));
+        }
+        res.ok = res.ok && pc.ok;
+        res.pairs.push_back(std::move(pc));
+      }
   } catch (const std::exception& e) {
     res.ok = false;
     res.error = e.what();
@@ -162,16 +250,38 @@ double time_case(const OpCase& c, Backend& be, int reps) {
 
 // ---- input builders -----------------------------------------------------------------------
 
-std::vector<float> uniform(int64_t n, uint64_t seed, float lo, float hi) {
-  // splitmix64: fixed, portable stream (std distributions differ between libraries)
-  std::vector<float> v(static_cast<size_t>(n));
-  uint64_t s = seed * 0x9e3779b97f4a7c15ull + 1;
-  for (float& x : v) {
+namespace {
+// splitmix64: a fixed, portable stream (std distributions differ between libraries).
+struct SplitMix {
+  uint64_t s;
+  explicit SplitMix(uint64_t seed) : s(seed * 0x9e3779b97f4a7c15ull + 1) {}
+  // A double in [0, 1) with 53 random bits.
+  double unit() {
     uint64_t z = (s += 0x9e3779b97f4a7c15ull);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     z ^= z >> 31;
-    x = lo + (hi - lo) * float(double(z >> 11) * (1.0 / 9007199254740992.0));
+    return double(z >> 11) * (1.0 / 9007199254740992.0);
+  }
+};
+}  // namespace
+
+std::vector<float> uniform(int64_t n, uint64_t seed, float lo, float hi) {
+  std::vector<float> v(static_cast<size_t>(n));
+  SplitMix rng(seed);
+  for (float& x : v) x = lo + (hi - lo) * float(rng.unit());
+  return v;
+}
+
+std::vector<float> normal(int64_t n, uint64_t seed) {
+  // Box–Muller on doubles: 1 − unit() ∈ (0, 1], so the logarithm is finite.
+  std::vector<float> v(static_cast<size_t>(n));
+  SplitMix rng(seed);
+  const double two_pi = 6.283185307179586;
+  for (int64_t i = 0; i < n; i += 2) {
+    const double r = std::sqrt(-2.0 * std::log(1.0 - rng.unit())), a = two_pi * rng.unit();
+    v[size_t(i)] = float(r * std::cos(a));
+    if (i + 1 < n) v[size_t(i + 1)] = float(r * std::sin(a));
   }
   return v;
 }
@@ -181,6 +291,9 @@ std::vector<uint8_t> encode(DType t, const std::vector<float>& v) {
   for (size_t i = 0; i < v.size(); ++i) {
     if (t == DType::F32) {
       std::memcpy(&out[i * 4], &v[i], 4);
+    } else if (t == DType::I32) {
+      const int32_t x = int32_t(v[i]);
+      std::memcpy(&out[i * 4], &x, 4);
     } else {
       const uint16_t h = t == DType::F16 ? f32_to_f16(v[i]) : f32_to_bf16(v[i]);
       std::memcpy(&out[i * 2], &h, 2);

@@ -73,4 +73,23 @@ Tensor Tensor::reshape(Shape s) const {
   return t;
 }
 
+Tensor Tensor::slice_elems(int64_t begin, int64_t n) const {
+  KL_CHECK(contiguous() && !dtype_is_quantized(dtype), "element slice of a strided or quantised tensor");
+  KL_CHECK(begin >= 0 && n >= 0 && begin + n <= numel(), "element slice [{}, {}) of {} elements", begin,
+           begin + n, numel());
+  Tensor t = *this;
+  t.offset += size_t(begin) * dtype_size(dtype);
+  t.shape = {n};
+  t.row_stride = n;
+  return t;
+}
+
+Tensor Tensor::reshape_rows(Shape s) const {
+  Tensor t = *this;
+  t.shape = s.empty() ? Shape{1} : std::move(s);
+  KL_CHECK(t.cols() == cols() && t.rows() == rows(), "reshape_rows {} to {}", shape_str(shape),
+           shape_str(t.shape));
+  return t;
+}
+
 }  // namespace kllens

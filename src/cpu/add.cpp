@@ -15,8 +15,8 @@ void add_ref(const Tensor& a, const Tensor& b, const Tensor& out) {
   }
 }
 
-void add(const Tensor& a, const Tensor& b, const Tensor& out) {
-  if (use_avx2()) return add_avx2(a, b, out);
+void add(CpuTier tier, const Tensor& a, const Tensor& b, const Tensor& out) {
+  if (tier == CpuTier::avx2) return add_avx2(a, b, out);
   add_ref(a, b, out);
 }
 

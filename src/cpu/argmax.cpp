@@ -19,8 +19,8 @@ void argmax_ref(const Tensor& logits, const Tensor& out) {
   }
 }
 
-void argmax(const Tensor& logits, const Tensor& out) {
-  if (use_avx2()) return argmax_avx2(logits, out);
+void argmax(CpuTier tier, const Tensor& logits, const Tensor& out) {
+  if (tier == CpuTier::avx2) return argmax_avx2(logits, out);
   argmax_ref(logits, out);
 }
 

@@ -3,12 +3,13 @@
 // logits F32 [n, V] (strided rows), out I32 [n].
 #pragma once
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
 
 void argmax_ref(const Tensor& logits, const Tensor& out);
 void argmax_avx2(const Tensor& logits, const Tensor& out);
-void argmax(const Tensor& logits, const Tensor& out);
+void argmax(CpuTier tier, const Tensor& logits, const Tensor& out);
 
 }  // namespace kllens::cpu

@@ -53,8 +53,8 @@ void attention_ref(const AttentionArgs& a) {
     }
 }
 
-void attention(const AttentionArgs& a) {
-  if (use_avx2()) return attention_avx2(a);
+void attention(CpuTier tier, const AttentionArgs& a) {
+  if (tier == CpuTier::avx2) return attention_avx2(a);
   attention_ref(a);
 }
 

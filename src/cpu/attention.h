@@ -17,7 +17,7 @@ namespace kllens::cpu {
 
 void attention_ref(const AttentionArgs& a);
 void attention_avx2(const AttentionArgs& a);
-void attention(const AttentionArgs& a);
+void attention(CpuTier tier, const AttentionArgs& a);
 
 // The visible key positions of the query at absolute position i: [0, lo_end) ∪ [hi_begin, i].
 struct KeyRanges { int64_t lo_end, hi_begin; };

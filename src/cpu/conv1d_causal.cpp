@@ -39,8 +39,8 @@ void conv1d_causal_ref(const Conv1dArgs& a) {
   }
 }
 
-void conv1d_causal(const Conv1dArgs& a) {
-  if (use_avx2()) return conv1d_causal_avx2(a);
+void conv1d_causal(CpuTier tier, const Conv1dArgs& a) {
+  if (tier == CpuTier::avx2) return conv1d_causal_avx2(a);
   conv1d_causal_ref(a);
 }
 

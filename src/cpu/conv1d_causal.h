@@ -11,6 +11,6 @@ namespace kllens::cpu {
 
 void conv1d_causal_ref(const Conv1dArgs& a);
 void conv1d_causal_avx2(const Conv1dArgs& a);
-void conv1d_causal(const Conv1dArgs& a);
+void conv1d_causal(CpuTier tier, const Conv1dArgs& a);
 
 }  // namespace kllens::cpu

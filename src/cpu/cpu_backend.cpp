@@ -14,6 +14,7 @@
 #include "cpu/attention.h"
 #include "cpu/conv1d_causal.h"
 #include "cpu/copy.h"
+#include "cpu/cpu_features.h"
 #include "cpu/embed.h"
 #include "cpu/kl_reduce.h"
 #include "cpu/matmul.h"
@@ -83,6 +84,12 @@ void check_vec(const char* op, const char* name, const Tensor& t, int64_t n, boo
   check_f32(op, name, t, 1, n);
 }
 
+// Every given tensor that is present lives in host memory (the op's shapes were checked
+// by validate()).
+void check_host(const char* op, std::initializer_list<const Tensor*> ts) {
+  for (const Tensor* t : ts) KL_CHECK(t->empty() || host_ok(*t), "{}: a tensor is not host memory", op);
+}
+
 bool overlaps(const Tensor& a, const Tensor& b) {
   if (a.buf != b.buf) return false;
   return a.offset < b.offset + b.span_bytes() && b.offset < a.offset + a.span_bytes();
@@ -92,7 +99,10 @@ bool overlaps(const Tensor& a, const Tensor& b) {
 
 class CpuBackend final : public Backend {
  public:
-  std::string name() const override { return "cpu"; }
+  explicit CpuBackend(CpuTier tier) : tier_(tier) {}
+  std::string name() const override {
+    return tier_ == best_cpu_tier() ? "cpu" : std::string("cpu-") + cpu_tier_name(tier_);
+  }
 
   Tensor alloc(DType dtype, const Shape& shape) override {
     for (int64_t d : shape) KL_CHECK(d >= 0, "alloc: negative dimension in {}", shape_str(shape));
@@ -149,7 +159,7 @@ class CpuBackend final : public Backend {
     KL_CHECK(host_ok(ids) && ids.dtype == DType::I32 && ids.contiguous(),
              "embed: ids must be a contiguous I32 tensor");
     check_f32("embed", "out", out, ids.numel(), table.cols());
-    cpu::embed(table, ids, out);
+    cpu::embed(tier_, table, ids, out);
   }
 
   void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) override {
@@ -157,7 +167,7 @@ class CpuBackend final : public Backend {
     check_vec("rms_norm", "w", w, x.cols(), false);
     check_f32("rms_norm", "out", out, x.rows(), x.cols());
     KL_CHECK(eps >= 0.0f, "rms_norm: eps {} < 0", eps);
-    cpu::rms_norm(x, w, eps, out);
+    cpu::rms_norm(tier_, x, w, eps, out);
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
@@ -168,7 +178,7 @@ class CpuBackend final : public Backend {
     check_vec("add_rms_norm", "w", w, H, false);
     check_f32("add_rms_norm", "out", out, n, H);
     KL_CHECK(eps >= 0.0f, "add_rms_norm: eps {} < 0", eps);
-    cpu::add_rms_norm(residual, delta, w, eps, out);
+    cpu::add_rms_norm(tier_, residual, delta, w, eps, out);
   }
 
   void matmul(const Tensor& x, const Weight& w, const Tensor& out) override {
@@ -187,49 +197,27 @@ class CpuBackend final : public Backend {
     check_vec("matmul", "bias", w.bias, N, true);
     KL_CHECK(!overlaps(out, x), "matmul: out overlaps x");
     if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(W.dtype))
-      return cpu::matmul_q8act(x, w, out);
-    cpu::matmul(x, w, out);
+      return cpu::matmul_q8act(tier_, x, w, out);
+    cpu::matmul(tier_, x, w, out);
   }
 
   void conv1d_causal(const Conv1dArgs& a) override {
-    KL_CHECK(a.batch >= 1 && a.seqlen >= 1, "conv1d_causal: batch {} seqlen {}", a.batch,
-             a.seqlen);
-    const int64_t C = a.x.cols(), K = a.weight.cols();
-    check_f32("conv1d_causal", "x", a.x, a.batch * a.seqlen, C);
-    check_f32("conv1d_causal", "weight", a.weight, C, K);
-    KL_CHECK(a.weight.contiguous() && K >= 1, "conv1d_causal: weight must be a contiguous [C, K]");
-    check_vec("conv1d_causal", "bias", a.bias, C, true);
-    check_f32("conv1d_causal", "state", a.state, a.batch * (K - 1), C);
-    check_f32("conv1d_causal", "out", a.out, a.batch * a.seqlen, C);
-    KL_CHECK(!overlaps(a.out, a.x) && !overlaps(a.out, a.state) && !overlaps(a.x, a.state),
-             "conv1d_causal: x, state and out must not overlap");
-    cpu::conv1d_causal(a);
+    validate(a);
+    check_host("conv1d_causal", {&a.x, &a.weight, &a.bias, &a.state, &a.out});
+    cpu::conv1d_causal(tier_, a);
   }
 
   void ssm_scan(const SsmScanArgs& a) override {
-    KL_CHECK(a.batch >= 1 && a.seqlen >= 1, "ssm_scan: batch {} seqlen {}", a.batch, a.seqlen);
-    const int64_t rows = a.batch * a.seqlen, I = a.u.cols(), N = a.A.cols();
-    check_f32("ssm_scan", "u", a.u, rows, I);
-    check_f32("ssm_scan", "delta", a.delta, rows, I);
-    check_f32("ssm_scan", "A", a.A, I, N);
-    check_f32("ssm_scan", "B", a.B, rows, N);
-    check_f32("ssm_scan", "C", a.C, rows, N);
-    check_vec("ssm_scan", "D", a.D, I, true);
-    if (!a.z.empty()) check_f32("ssm_scan", "z", a.z, rows, I);
-    check_f32("ssm_scan", "state", a.state, a.batch * I, N);
-    check_f32("ssm_scan", "out", a.out, rows, I);
-    // out may alias u, delta or z exactly (each element is read before it is written),
-    // but not B, C or the state, which later tokens and channels still read.
-    KL_CHECK(!overlaps(a.out, a.B) && !overlaps(a.out, a.C) && !overlaps(a.out, a.state),
-             "ssm_scan: out overlaps B, C or state");
-    cpu::ssm_scan(a);
+    validate(a);
+    check_host("ssm_scan", {&a.u, &a.delta, &a.A, &a.B, &a.C, &a.D, &a.z, &a.state, &a.out});
+    cpu::ssm_scan(tier_, a);
   }
 
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override {
     check_f32("add", "a", a, a.rows(), a.cols());
     check_f32("add", "b", b, a.rows(), a.cols());
     check_f32("add", "out", out, a.rows(), a.cols());
-    cpu::add(a, b, out);
+    cpu::add(tier_, a, b, out);
   }
 
   void copy(const Tensor& src, const Tensor& dst) override {
@@ -255,7 +243,7 @@ class CpuBackend final : public Backend {
       KL_CHECK(targets.data<int32_t>()[r] < V, "kl_reduce: target {} outside [0, {})",
                targets.data<int32_t>()[r], V);
     check_f32("kl_reduce", "out", out, n, kKlStats);
-    cpu::kl_reduce(teacher, student, targets, out);
+    cpu::kl_reduce(tier_, teacher, student, targets, out);
   }
 
   void argmax(const Tensor& logits, const Tensor& out) override {
@@ -264,7 +252,7 @@ class CpuBackend final : public Backend {
     KL_CHECK(host_ok(out) && out.dtype == DType::I32 && out.contiguous() &&
                  out.numel() == logits.rows(),
              "argmax: out must be a contiguous I32 [{}]", logits.rows());
-    cpu::argmax(logits, out);
+    cpu::argmax(tier_, logits, out);
   }
 
   void topk(const Tensor& logits, const Tensor& values, const Tensor& indices) override {
@@ -276,7 +264,7 @@ class CpuBackend final : public Backend {
     KL_CHECK(host_ok(indices) && indices.dtype == DType::I32 && indices.contiguous() &&
                  indices.numel() == n * k,
              "topk: indices must be a contiguous I32 [{}, {}]", n, k);
-    cpu::topk(logits, values, indices);
+    cpu::topk(tier_, logits, values, indices);
   }
 
   // Quantises straight from host memory, rows split across threads; F16/BF16 sources take
@@ -303,33 +291,9 @@ class CpuBackend final : public Backend {
 
   // ---- Mamba-2 and Hymba (cpu/ssd_scan.h, rms_norm_gated.h, rope.h, attention.h, silu_mul.h)
   void ssd_scan(const SsdScanArgs& a) override {
-    KL_CHECK(a.batch >= 1 && a.seqlen >= 1 && a.chunk >= 1, "ssd_scan: batch {} seqlen {} chunk {}",
-             a.batch, a.seqlen, a.chunk);
-    KL_CHECK(a.heads >= 1 && a.head_dim >= 1 && a.groups >= 1 && a.state_size >= 1 &&
-                 a.heads % a.groups == 0,
-             "ssd_scan: heads {} head_dim {} groups {} state {}", a.heads, a.head_dim, a.groups,
-             a.state_size);
-    KL_CHECK(a.dt_min >= 0.0f && a.dt_min <= a.dt_max, "ssd_scan: Δ limits [{}, {}]", a.dt_min,
-             a.dt_max);
-    const int64_t rows = a.batch * a.seqlen, I = a.heads * a.head_dim;
-    const int64_t GN = a.groups * a.state_size;
-    check_f32("ssd_scan", "x", a.x, rows, I);
-    check_f32("ssd_scan", "dt", a.dt, rows, a.heads);
-    check_vec("ssd_scan", "dt_bias", a.dt_bias, a.heads, false);
-    check_vec("ssd_scan", "A", a.A, a.heads, false);
-    check_f32("ssd_scan", "B", a.B, rows, GN);
-    check_f32("ssd_scan", "C", a.C, rows, GN);
-    check_vec("ssd_scan", "D", a.D, a.heads, true);
-    check_f32("ssd_scan", "state", a.state, a.batch * I, a.state_size);
-    check_f32("ssd_scan", "out", a.out, rows, I);
-    // out may alias x exactly (each token's x is read before its out is written) but no
-    // other input, which later tokens still read.
-    for (const Tensor* t : {&a.dt, &a.B, &a.C, &a.state})
-      KL_CHECK(!overlaps(a.out, *t), "ssd_scan: out overlaps dt, B, C or state");
-    KL_CHECK(!overlaps(a.out, a.x) || (a.out.buf == a.x.buf && a.out.offset == a.x.offset &&
-                                      a.out.row_stride == a.x.row_stride),
-             "ssd_scan: out overlaps x without aliasing it exactly");
-    cpu::ssd_scan(a);
+    validate(a);
+    check_host("ssd_scan", {&a.x, &a.dt, &a.dt_bias, &a.A, &a.B, &a.C, &a.D, &a.state, &a.out});
+    cpu::ssd_scan(tier_, a);
   }
 
   void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
@@ -344,7 +308,7 @@ class CpuBackend final : public Backend {
     KL_CHECK(eps >= 0.0f, "rms_norm_gated: eps {} < 0", eps);
     KL_CHECK(!overlaps(out, z) || (out.buf == z.buf && out.offset == z.offset),
              "rms_norm_gated: out overlaps z");
-    cpu::rms_norm_gated(y, z, w, group_size, eps, out);
+    cpu::rms_norm_gated(tier_, y, z, w, group_size, eps, out);
   }
 
   void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
@@ -357,36 +321,13 @@ class CpuBackend final : public Backend {
              "rope: position {} is not exact in fp32", past + seqlen);
     check_f32("rope", "x", x, batch * seqlen, heads * head_dim);
     check_vec("rope", "inv_freq", inv_freq, head_dim / 2, false);
-    cpu::rope(x, inv_freq, batch, seqlen, past, heads, head_dim);
+    cpu::rope(tier_, x, inv_freq, batch, seqlen, past, heads, head_dim);
   }
 
   void attention(const AttentionArgs& a) override {
-    KL_CHECK(a.batch >= 1 && a.seqlen >= 1 && a.past >= 0, "attention: batch {} seqlen {} past {}",
-             a.batch, a.seqlen, a.past);
-    KL_CHECK(a.heads >= 1 && a.kv_heads >= 1 && a.heads % a.kv_heads == 0 && a.head_dim >= 1 &&
-                 a.v_head_dim >= 1,
-             "attention: heads {} kv_heads {} head_dim {} v_head_dim {}", a.heads, a.kv_heads,
-             a.head_dim, a.v_head_dim);
-    KL_CHECK(a.window >= 0 && a.meta >= 0, "attention: window {} meta {}", a.window, a.meta);
-    KL_CHECK(a.k_cache.shape.size() == 3 && a.v_cache.shape.size() == 3 &&
-                 a.k_cache.shape[0] == a.batch && a.v_cache.shape[0] == a.batch &&
-                 a.k_cache.shape[1] == a.v_cache.shape[1],
-             "attention: caches {} and {} must be [{}, capacity, ·]", shape_str(a.k_cache.shape),
-             shape_str(a.v_cache.shape), a.batch);
-    const int64_t rows = a.batch * a.seqlen, cap = a.k_cache.shape[1];
-    check_f32("attention", "q", a.q, rows, a.heads * a.head_dim);
-    check_f32("attention", "k_cache", a.k_cache, a.batch * cap, a.kv_heads * a.head_dim);
-    check_f32("attention", "v_cache", a.v_cache, a.batch * cap, a.kv_heads * a.v_head_dim);
-    check_f32("attention", "out", a.out, rows, a.heads * a.v_head_dim);
-    // Every key a query may see must still be in its slot: the caches cover every position
-    // (identity), or a sliding window's ring holds the window plus this call's tokens.
-    const int64_t end = a.past + a.seqlen;
-    KL_CHECK(end <= cap || (a.window > 0 && cap - a.meta >= a.window + a.seqlen),
-             "attention: capacity {} cannot hold positions up to {} (window {}, meta {}, {} new)",
-             cap, end, a.window, a.meta, a.seqlen);
-    for (const Tensor* t : {&a.q, &a.k_cache, &a.v_cache})
-      KL_CHECK(!overlaps(a.out, *t), "attention: out overlaps q or the caches");
-    cpu::attention(a);
+    validate(a);
+    check_host("attention", {&a.q, &a.k_cache, &a.v_cache, &a.out});
+    cpu::attention(tier_, a);
   }
 
   void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) override {
@@ -394,12 +335,25 @@ class CpuBackend final : public Backend {
     check_f32("silu_mul", "gate", gate, n, F);
     check_f32("silu_mul", "up", up, n, F);
     check_f32("silu_mul", "out", out, n, F);
-    cpu::silu_mul(gate, up, out);
+    cpu::silu_mul(tier_, gate, up, out);
   }
+
+ private:
+  CpuTier tier_;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+const char* cpu_tier_name(CpuTier tier) { return tier == CpuTier::avx2 ? "avx2" : "reference"; }
+
+bool cpu_tier_supported(CpuTier tier) { return tier == CpuTier::reference || cpu::cpu_has_avx2(); }
+
+CpuTier best_cpu_tier() { return cpu::cpu_has_avx2() ? CpuTier::avx2 : CpuTier::reference; }
+
+std::unique_ptr<Backend> make_cpu_backend(CpuTier tier) {
+  KL_CHECK(cpu_tier_supported(tier), "the CPU tier {} needs AVX2, FMA and F16C, which this CPU lacks",
+           cpu_tier_name(tier));
+  return std::make_unique<CpuBackend>(tier);
+}
 
 }  // namespace kllens

@@ -1,7 +1,6 @@
 // Runtime CPU tier selection and per-thread scratch memory (see cpu_features.h).
 #include "cpu/cpu_features.h"
 
-#include <atomic>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -9,8 +8,6 @@
 namespace kllens::cpu {
 
 namespace {
-std::atomic<bool> g_force_scalar{false};
-
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
@@ -21,10 +18,6 @@ bool cpu_has_avx2() {
                           __builtin_cpu_supports("f16c");
   return has;
 }
-
-void set_force_scalar(bool on) { g_force_scalar.store(on, std::memory_order_relaxed); }
-
-bool use_avx2() { return cpu_has_avx2() && !g_force_scalar.load(std::memory_order_relaxed); }
 
 float* scratch_floats(size_t n) {
   thread_local std::unique_ptr<float, FreeDeleter> buf;

@@ -2,8 +2,8 @@
 //
 // Every op has a scalar reference tier and an AVX2+FMA+F16C tier (files *_avx2.cpp, the
 // only ones compiled with those instruction sets). The dispatcher of each op asks
-// use_avx2() once per call. Tests call set_force_scalar(true) to run the reference tier
-// through the production dispatch on a machine that has AVX2.
+// tier it is given (the CpuBackend's, chosen when it is made: make_cpu_backend(CpuTier)),
+// so the reference tier runs through the production dispatch on a machine that has AVX2.
 #pragma once
 
 #include <cstddef>
@@ -12,10 +12,6 @@ namespace kllens::cpu {
 
 // The CPU supports AVX2, FMA and F16C (checked once).
 bool cpu_has_avx2();
-// Makes every dispatcher choose the scalar tier (process-wide; for tests and benches).
-void set_force_scalar(bool on);
-// cpu_has_avx2() and not forced scalar.
-bool use_avx2();
 
 // A 64-byte-aligned per-thread scratch array of at least `n` floats, valid until the
 // next call on the same thread. Lives in a non-AVX2 file so that no std template is

@@ -29,8 +29,8 @@ void embed_ref(const Tensor& table, const Tensor& ids, const Tensor& out) {
                 o + r * out.row_stride);
 }
 
-void embed(const Tensor& table, const Tensor& ids, const Tensor& out) {
-  if (!use_avx2()) return embed_ref(table, ids, out);
+void embed(CpuTier tier, const Tensor& table, const Tensor& ids, const Tensor& out) {
+  if (tier != CpuTier::avx2) return embed_ref(table, ids, out);
   check_ids(table, ids);
   embed_avx2(table, ids, out);
 }

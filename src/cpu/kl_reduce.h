@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
@@ -31,7 +32,7 @@ void kl_reduce_ref(const Tensor& teacher, const Tensor& student, const Tensor& t
                    const Tensor& out);
 void kl_reduce_avx2(const Tensor& teacher, const Tensor& student, const Tensor& targets,
                     const Tensor& out);
-void kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
+void kl_reduce(CpuTier tier, const Tensor& teacher, const Tensor& student, const Tensor& targets,
                const Tensor& out);
 
 // Online log-sum-exp state of one distribution: max m, S = Σ e^{z−m}, A = Σ e^{z−m} δ,

@@ -32,8 +32,8 @@ void matmul_ref(const Tensor& x, const Weight& w, const Tensor& out) {
   }
 }
 
-void matmul(const Tensor& x, const Weight& w, const Tensor& out) {
-  if (use_avx2()) return matmul_avx2(x, w, out);
+void matmul(CpuTier tier, const Tensor& x, const Weight& w, const Tensor& out) {
+  if (tier == CpuTier::avx2) return matmul_avx2(x, w, out);
   matmul_ref(x, w, out);
 }
 

@@ -6,12 +6,13 @@
 // packed GEMM for larger n (prefill: each W panel reused across all rows of x).
 #pragma once
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
 
 void matmul_ref(const Tensor& x, const Weight& w, const Tensor& out);
 void matmul_avx2(const Tensor& x, const Weight& w, const Tensor& out);
-void matmul(const Tensor& x, const Weight& w, const Tensor& out);
+void matmul(CpuTier tier, const Tensor& x, const Weight& w, const Tensor& out);
 
 }  // namespace kllens::cpu

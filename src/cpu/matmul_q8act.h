@@ -35,6 +35,7 @@
 
 #include <cstdint>
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
@@ -53,6 +54,6 @@ void quantize_act_q8_avx2(const float* x, int64_t K, int8_t* q, float* d, int32_
 // w.w.dtype must satisfy matmul_q8act_supports.
 void matmul_q8act_ref(const Tensor& x, const Weight& w, const Tensor& out);
 void matmul_q8act_avx2(const Tensor& x, const Weight& w, const Tensor& out);
-void matmul_q8act(const Tensor& x, const Weight& w, const Tensor& out);
+void matmul_q8act(CpuTier tier, const Tensor& x, const Weight& w, const Tensor& out);
 
 }  // namespace kllens::cpu

@@ -37,14 +37,14 @@ void add_rms_norm_ref(const Tensor& residual, const Tensor& delta, const Tensor&
   }
 }
 
-void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) {
-  if (use_avx2()) return rms_norm_avx2(x, w, eps, out);
+void rms_norm(CpuTier tier, const Tensor& x, const Tensor& w, float eps, const Tensor& out) {
+  if (tier == CpuTier::avx2) return rms_norm_avx2(x, w, eps, out);
   rms_norm_ref(x, w, eps, out);
 }
 
-void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
+void add_rms_norm(CpuTier tier, const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
                   const Tensor& out) {
-  if (use_avx2()) return add_rms_norm_avx2(residual, delta, w, eps, out);
+  if (tier == CpuTier::avx2) return add_rms_norm_avx2(residual, delta, w, eps, out);
   add_rms_norm_ref(residual, delta, w, eps, out);
 }
 

@@ -5,19 +5,20 @@
 // The mean of squares accumulates in fp32 (torch's fp32 RMSNorm does the same).
 #pragma once
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
 
 void rms_norm_ref(const Tensor& x, const Tensor& w, float eps, const Tensor& out);
 void rms_norm_avx2(const Tensor& x, const Tensor& w, float eps, const Tensor& out);
-void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out);
+void rms_norm(CpuTier tier, const Tensor& x, const Tensor& w, float eps, const Tensor& out);
 
 void add_rms_norm_ref(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
                       const Tensor& out);
 void add_rms_norm_avx2(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
                        const Tensor& out);
-void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
+void add_rms_norm(CpuTier tier, const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
                   const Tensor& out);
 
 }  // namespace kllens::cpu

@@ -31,9 +31,9 @@ void rms_norm_gated_ref(const Tensor& y, const Tensor& z, const Tensor& w, int64
   }
 }
 
-void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
+void rms_norm_gated(CpuTier tier, const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
                     float eps, const Tensor& out) {
-  if (use_avx2()) return rms_norm_gated_avx2(y, z, w, group_size, eps, out);
+  if (tier == CpuTier::avx2) return rms_norm_gated_avx2(y, z, w, group_size, eps, out);
   rms_norm_gated_ref(y, z, w, group_size, eps, out);
 }
 

@@ -6,6 +6,7 @@
 // I a multiple of gs. Sums of squares in fp32.
 #pragma once
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
@@ -14,7 +15,7 @@ void rms_norm_gated_ref(const Tensor& y, const Tensor& z, const Tensor& w, int64
                         float eps, const Tensor& out);
 void rms_norm_gated_avx2(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
                          float eps, const Tensor& out);
-void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
+void rms_norm_gated(CpuTier tier, const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
                     float eps, const Tensor& out);
 
 }  // namespace kllens::cpu

@@ -7,6 +7,7 @@
 // x F32 [B·T, heads·hd] (rows may be strided), inv_freq F32 [hd/2].
 #pragma once
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
@@ -15,7 +16,7 @@ void rope_ref(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t se
               int64_t past, int64_t heads, int64_t head_dim);
 void rope_avx2(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
                int64_t past, int64_t heads, int64_t head_dim);
-void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
+void rope(CpuTier tier, const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
           int64_t heads, int64_t head_dim);
 
 // cos/sin of row position `pos` for k < half into cs[0..half) and cs[half..2·half) (libm

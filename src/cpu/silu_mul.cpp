@@ -17,8 +17,8 @@ void silu_mul_ref(const Tensor& gate, const Tensor& up, const Tensor& out) {
   }
 }
 
-void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) {
-  if (use_avx2()) return silu_mul_avx2(gate, up, out);
+void silu_mul(CpuTier tier, const Tensor& gate, const Tensor& up, const Tensor& out) {
+  if (tier == CpuTier::avx2) return silu_mul_avx2(gate, up, out);
   silu_mul_ref(gate, up, out);
 }
 

@@ -146,8 +146,8 @@ void ssd_scan_chunked_ref(const SsdScanArgs& a) {
     }
 }
 
-void ssd_scan(const SsdScanArgs& a) {
-  if (use_avx2()) return ssd_scan_avx2(a);
+void ssd_scan(CpuTier tier, const SsdScanArgs& a) {
+  if (tier == CpuTier::avx2) return ssd_scan_avx2(a);
   ssd_scan_ref(a);
 }
 

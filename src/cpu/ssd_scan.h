@@ -19,6 +19,6 @@ namespace kllens::cpu {
 void ssd_scan_ref(const SsdScanArgs& a);
 void ssd_scan_chunked_ref(const SsdScanArgs& a);
 void ssd_scan_avx2(const SsdScanArgs& a);
-void ssd_scan(const SsdScanArgs& a);
+void ssd_scan(CpuTier tier, const SsdScanArgs& a);
 
 }  // namespace kllens::cpu

@@ -54,8 +54,8 @@ void ssm_scan_ref(const SsmScanArgs& a) {
   }
 }
 
-void ssm_scan(const SsmScanArgs& a) {
-  if (use_avx2()) return ssm_scan_avx2(a);
+void ssm_scan(CpuTier tier, const SsmScanArgs& a) {
+  if (tier == CpuTier::avx2) return ssm_scan_avx2(a);
   ssm_scan_ref(a);
 }
 

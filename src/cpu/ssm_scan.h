@@ -13,6 +13,6 @@ namespace kllens::cpu {
 
 void ssm_scan_ref(const SsmScanArgs& a);
 void ssm_scan_avx2(const SsmScanArgs& a);
-void ssm_scan(const SsmScanArgs& a);
+void ssm_scan(CpuTier tier, const SsmScanArgs& a);
 
 }  // namespace kllens::cpu

@@ -34,13 +34,13 @@ void topk_ref(const Tensor& logits, const Tensor& values, const Tensor& indices)
                  values.data<float>() + r * k, indices.data<int32_t>() + r * k);  // [k]
 }
 
-void topk(const Tensor& logits, const Tensor& values, const Tensor& indices) {
-  if (use_avx2()) return topk_avx2(logits, values, indices);
+void topk(CpuTier tier, const Tensor& logits, const Tensor& values, const Tensor& indices) {
+  if (tier == CpuTier::avx2) return topk_avx2(logits, values, indices);
   topk_ref(logits, values, indices);
 }
 
-void topk_row(const float* z, int64_t V, int64_t k, float* values, int32_t* indices) {
-  if (use_avx2()) return topk_row_avx2(z, V, k, values, indices);
+void topk_row(CpuTier tier, const float* z, int64_t V, int64_t k, float* values, int32_t* indices) {
+  if (tier == CpuTier::avx2) return topk_row_avx2(z, V, k, values, indices);
   topk_row_ref(z, V, k, values, indices);
 }
 

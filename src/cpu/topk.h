@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kllens/backend.h"
 #include "kllens/tensor.h"
 
 namespace kllens::cpu {
@@ -28,9 +29,9 @@ inline bool topk_before(float a, int64_t ia, float b, int64_t ib) {
 
 void topk_ref(const Tensor& logits, const Tensor& values, const Tensor& indices);
 void topk_avx2(const Tensor& logits, const Tensor& values, const Tensor& indices);
-void topk(const Tensor& logits, const Tensor& values, const Tensor& indices);
+void topk(CpuTier tier, const Tensor& logits, const Tensor& values, const Tensor& indices);
 
 // One row of host memory through the same tiers: z [V] → values [k], indices [k].
-void topk_row(const float* z, int64_t V, int64_t k, float* values, int32_t* indices);
+void topk_row(CpuTier tier, const float* z, int64_t V, int64_t k, float* values, int32_t* indices);
 
 }  // namespace kllens::cpu

@@ -106,9 +106,7 @@ class HymbaModel : public Model {
     HymbaScratch& s = scratch(batch * S);
     for (int32_t id : ids)
       if (id < 0 || id >= c.vocab_size) fail("token id {} outside the vocabulary [0, {})", id, c.vocab_size);
-    Tensor idt = s.ids;  // the first B·T ids
-    idt.shape = {batch * seqlen};
-    idt.row_stride = batch * seqlen;
+    const Tensor idt = s.ids.slice_elems(0, batch * seqlen);  // the first B·T ids
     backend_.upload(idt, ids.data());
     if (fresh && M > 0) {
       // [meta | tokens] per sequence.

@@ -26,7 +26,7 @@ int32_t Sampler::next(const float* logits, int64_t vocab) {
   std::vector<float> values(static_cast<size_t>(keep));
   std::vector<int32_t> ids(static_cast<size_t>(keep));
   if (p_.top_k > 0) {
-    cpu::topk_row(logits, vocab, keep, values.data(), ids.data());
+    cpu::topk_row(best_cpu_tier(), logits, vocab, keep, values.data(), ids.data());
   } else {  // every token: a full sort in the topk order (topk's insertion would be O(V²))
     std::iota(ids.begin(), ids.end(), 0);
     std::sort(ids.begin(), ids.end(), [&](int32_t a, int32_t b) { return cpu::topk_before(logits[a], a, logits[b], b); });

@@ -13,9 +13,7 @@ const Tensor& RowBuffer::rows(Backend& be, int64_t n) {
   if (cols_) {
     view_ = buf_.slice_rows(0, n);
   } else {
-    view_ = buf_;
-    view_.shape = {n};
-    view_.row_stride = n;
+    view_ = buf_.slice_elems(0, n);
   }
   return view_;
 }

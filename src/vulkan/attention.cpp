@@ -13,34 +13,24 @@ namespace kllens::vk {
 using shader::AttentionPush;
 
 namespace {
+// The bindings of shaders/attention.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{ATTENTION_BINDING_Q, Access::read},
+                                    {ATTENTION_BINDING_K_CACHE, Access::read},
+                                    {ATTENTION_BINDING_V_CACHE, Access::read},
+                                    {ATTENTION_BINDING_OUT, Access::write}};
 constexpr uint32_t kRows = 16;     // BR
 constexpr uint32_t kThreads = 128;
 constexpr int64_t kMaxHeadDim = 256;
 }  // namespace
 
 void attention(VulkanBackend& vb, const AttentionArgs& a) {
-  KL_CHECK(a.batch >= 1 && a.seqlen >= 1 && a.past >= 0, "attention: batch {} seqlen {} past {}", a.batch,
-           a.seqlen, a.past);
-  KL_CHECK(a.heads >= 1 && a.kv_heads >= 1 && a.heads % a.kv_heads == 0, "attention: heads {} kv_heads {}",
-           a.heads, a.kv_heads);
-  KL_CHECK(a.head_dim >= 1 && a.head_dim <= kMaxHeadDim && a.v_head_dim >= 1 && a.v_head_dim <= kMaxHeadDim,
-           "attention: head dims {} / {} outside [1, {}]", a.head_dim, a.v_head_dim, kMaxHeadDim);
-  KL_CHECK(a.window >= 0 && a.meta >= 0, "attention: window {} meta {}", a.window, a.meta);
-  KL_CHECK(a.k_cache.shape.size() == 3 && a.v_cache.shape.size() == 3 && a.k_cache.shape[0] == a.batch &&
-               a.v_cache.shape[0] == a.batch && a.k_cache.shape[1] == a.v_cache.shape[1],
-           "attention: caches {} and {} must be [{}, capacity, ·]", shape_str(a.k_cache.shape),
-           shape_str(a.v_cache.shape), a.batch);
-  const int64_t rows = a.batch * a.seqlen, cap = a.k_cache.shape[1], T = a.seqlen;
-  const int64_t hd = a.head_dim, vhd = a.v_head_dim, g = a.heads / a.kv_heads;
-  check_view(a.q, "attention: q", DType::F32, rows, a.heads * hd);
-  check_view(a.k_cache, "attention: k_cache", DType::F32, a.batch * cap, a.kv_heads * hd);
-  check_view(a.v_cache, "attention: v_cache", DType::F32, a.batch * cap, a.kv_heads * vhd);
-  check_view(a.out, "attention: out", DType::F32, rows, a.heads * vhd);
-  const int64_t end = a.past + T;
-  KL_CHECK(end <= cap || (a.window > 0 && cap - a.meta >= a.window + T),
-           "attention: capacity {} cannot hold positions up to {} (window {}, meta {}, {} new)", cap, end,
-           a.window, a.meta, T);
-  KL_CHECK(a.meta < cap || end <= cap, "attention: meta {} fills the capacity {}", a.meta, cap);
+  validate(a);
+  // Device limits: head dims held in registers.
+  KL_CHECK(a.head_dim <= kMaxHeadDim && a.v_head_dim <= kMaxHeadDim,
+           "attention: head dims {} / {} above {}", a.head_dim, a.v_head_dim, kMaxHeadDim);
+  const int64_t cap = a.k_cache.shape[1], T = a.seqlen;
+  const int64_t hd = a.head_dim, vhd = a.v_head_dim, g = a.heads / a.kv_heads, end = a.past + T;
 
   // The largest key tile whose shared memory fits.
   const int64_t kvd = std::max(hd, vhd);
@@ -54,11 +44,11 @@ void attention(VulkanBackend& vb, const AttentionArgs& a) {
                a.batch <= vb.info().max_group_count[2],
            "attention: grid {} x {} x {} too large", tiles, a.kv_heads, a.batch);
 
-  const Kernel& k = vb.pipelines().get("attention", 4, sizeof(AttentionPush),
+  const Kernel& k = vb.pipelines().get("attention", kBindings, sizeof(AttentionPush),
                                        {kThreads, kRows, bc, uint32_t(hd), uint32_t(vhd)});
   Stream& s = vb.stream();
-  const BoundTensor bq = s.bind(a.q, 4, false), bk = s.bind(a.k_cache, 4, false),
-                    bv = s.bind(a.v_cache, 4, false), bo = s.bind(a.out, 4, true);
+  const BoundTensor bq = s.bind(a.q, 4), bk = s.bind(a.k_cache, 4),
+                    bv = s.bind(a.v_cache, 4), bo = s.bind(a.out, 4);
   const AttentionPush p{u32(T, "seqlen"), u32(a.past, "past"), u32(g, "group"), u32(a.window, "window"),
                         u32(a.meta, "meta"), u32(cap, "capacity"), a.scale,
                         bq.elem, u32(a.q.row_stride, "q stride"),

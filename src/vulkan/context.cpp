@@ -32,7 +32,25 @@ const char* result_name(VkResult r) {
 }
 
 void throw_vk_error(VkResult r, const char* call, const char* file, int line) {
+  // The device's own faults get a plain one-line name and their own type.
+  const std::string_view c(call);
+  const std::string fn(c.substr(0, c.find('(')));
+  const char* base = std::strrchr(file, '/');
+  if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY)
+    throw VulkanDeviceError(fmt::format("Vulkan device out of memory ({} at {}:{})", fn, base ? base + 1 : file, line));
+  if (r == VK_ERROR_DEVICE_LOST)
+    throw VulkanDeviceError(fmt::format("Vulkan device lost ({} at {}:{})", fn, base ? base + 1 : file, line));
   throw Error(fmt::format("{}:{}: {} failed: {} ({})", file, line, call, result_name(r), int(r)));
+}
+
+void Context::inject_fault(VulkanFault fault, int after) {
+  fault_ = fault;
+  fault_countdown_.store(after);
+}
+
+VkResult Context::injected(VulkanFault kind) {
+  if (fault_ != kind || fault_countdown_.fetch_sub(1) != 0) return VK_SUCCESS;
+  return kind == VulkanFault::out_of_device_memory ? VK_ERROR_OUT_OF_DEVICE_MEMORY : VK_ERROR_DEVICE_LOST;
 }
 
 std::string device_type_name(VkPhysicalDeviceType t) {

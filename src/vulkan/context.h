@@ -15,6 +15,8 @@
 
 #include <vulkan/vulkan.h>
 
+#include "kllens/vulkan.h"
+
 namespace kllens::vk {
 
 // What the device offers (recorded at start; kernels pick variants from it).
@@ -76,6 +78,12 @@ class Context {
   // Memory type index with all of `want` among `bits`, or -1.
   int memory_type(uint32_t bits, VkMemoryPropertyFlags want) const;
 
+  // The fault hook (VulkanOptions::fault): arms `fault` for its `after`-th occasion.
+  void inject_fault(VulkanFault fault, int after);
+  // At an occasion of `kind`: the result the driver is to be taken to have returned
+  // (VK_SUCCESS unless the armed fault fires now).
+  VkResult injected(VulkanFault kind);
+
  private:
   void destroy();  // releases the device, messenger and instance (idempotent)
 
@@ -89,6 +97,8 @@ class Context {
   uint32_t queue_family_ = 0;
   VkPhysicalDeviceMemoryProperties mem_props_{};
   DeviceInfo info_;
+  VulkanFault fault_ = VulkanFault::none;
+  std::atomic<int> fault_countdown_{0};
 };
 
 }  // namespace kllens::vk

@@ -11,25 +11,30 @@ namespace kllens::vk {
 
 using shader::Conv1dPush;
 
+namespace {
+// The bindings of shaders/conv1d_causal.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{CONV1D_CAUSAL_BINDING_X, Access::read},
+                                    {CONV1D_CAUSAL_BINDING_WEIGHT, Access::read},
+                                    {CONV1D_CAUSAL_BINDING_BIAS, Access::read},
+                                    {CONV1D_CAUSAL_BINDING_STATE, Access::read_write},
+                                    {CONV1D_CAUSAL_BINDING_OUT, Access::write}};
+}  // namespace
+
 void conv1d_causal(VulkanBackend& vb, const Conv1dArgs& a) {
   const int64_t B = a.batch, T = a.seqlen, C = a.x.cols(), K = a.weight.cols();
-  KL_CHECK(B >= 1 && T >= 0 && K >= 1, "conv1d_causal: batch {}, seqlen {}, kernel {}", B, T, K);
-  check_view(a.x, "conv1d_causal: x", DType::F32, B * T, C);
-  check_view(a.weight, "conv1d_causal: weight", DType::F32, C, K);
-  if (!a.bias.empty()) check_view(a.bias, "conv1d_causal: bias", DType::F32, 1, C);
-  if (K > 1) check_view(a.state, "conv1d_causal: state", DType::F32, B * (K - 1), C);
-  check_view(a.out, "conv1d_causal: out", DType::F32, B * T, C);
-  if (C == 0 || T == 0) return;
+  validate(a);
+  if (C == 0) return;
 
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = vb.pipelines().get("conv1d_causal", 5, sizeof(Conv1dPush), {wg});
+  const Kernel& k = vb.pipelines().get("conv1d_causal", kBindings, sizeof(Conv1dPush), {wg});
   Stream& s = vb.stream();
   // With K == 1 there is no state; bind x in its place (never read).
   const Tensor& state = K > 1 ? a.state : a.x;
   const Tensor& bias = a.bias.empty() ? a.weight : a.bias;
-  const BoundTensor bx = s.bind(a.x, 4, false), bw = s.bind(a.weight, 4, false),
-                    bb = s.bind(bias, 4, false), bs = s.bind(state, 4, K > 1),
-                    bo = s.bind(a.out, 4, true);
+  const BoundTensor bx = s.bind(a.x, 4), bw = s.bind(a.weight, 4),
+                    bb = s.bind(bias, 4), bs = s.bind(state, 4),
+                    bo = s.bind(a.out, 4);
   Conv1dPush p{u32(B, "batch"), u32(T, "seqlen"), u32(C, "channels"), u32(K, "kernel"), 0, 0,
                bx.elem, u32(a.x.row_stride, "x stride"), bw.elem, u32(a.weight.row_stride, "w stride"),
                bb.elem, a.bias.empty() ? 0u : 1u, bs.elem, u32(state.row_stride, "state stride"),

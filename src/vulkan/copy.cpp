@@ -6,6 +6,13 @@ namespace kllens::vk {
 
 using shader::CopyPush;
 
+namespace {
+// The bindings of shaders/copy.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{COPY_BINDING_SRC, Access::read},
+                                    {COPY_BINDING_DST, Access::write}};
+}  // namespace
+
 void copy(VulkanBackend& vb, const Tensor& src, const Tensor& dst) {
   KL_CHECK(!src.empty() && !dst.empty(), "copy: empty tensor");
   KL_CHECK(src.dtype == dst.dtype, "copy: {} to {}", dtype_name(src.dtype), dtype_name(dst.dtype));
@@ -15,12 +22,12 @@ void copy(VulkanBackend& vb, const Tensor& src, const Tensor& dst) {
   check_view(dst, "copy: dst", src.dtype, rows, cols);
   if (rows == 0 || cols == 0) return;
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = vb.pipelines().get("copy", 2, sizeof(CopyPush), {wg});
+  const Kernel& k = vb.pipelines().get("copy", kBindings, sizeof(CopyPush), {wg});
   const int64_t max_rows = vb.info().max_group_count[1];
   for (int64_t r0 = 0; r0 < rows; r0 += max_rows) {
     const int64_t n = std::min(max_rows, rows - r0);
-    const BoundTensor bs = vb.stream().bind(src.slice_rows(r0, n), 4, false);
-    const BoundTensor bd = vb.stream().bind(dst.slice_rows(r0, n), 4, true);
+    const BoundTensor bs = vb.stream().bind(src.slice_rows(r0, n), 4);
+    const BoundTensor bd = vb.stream().bind(dst.slice_rows(r0, n), 4);
     const CopyPush p{u32(n, "rows"), u32(cols, "cols"), bs.elem, u32(src.row_stride, "src stride"),
                      bd.elem, u32(dst.row_stride, "dst stride")};
     const Binding bind[] = {bs.binding, bd.binding};

@@ -9,6 +9,11 @@ namespace kllens::vk {
 using shader::EmbedPush;
 
 namespace {
+// The bindings of shaders/embed.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{EMBED_BINDING_TABLE, Access::read},
+                                    {EMBED_BINDING_IDS, Access::read},
+                                    {EMBED_BINDING_OUT, Access::write}};
 const char* variant(DType t) {
   switch (t) {
     case DType::F32: return "embed_f32";
@@ -31,7 +36,7 @@ void embed(VulkanBackend& vb, const Tensor& table, const Tensor& ids, const Tens
   if (n == 0 || H == 0) return;
 
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = vb.pipelines().get(name, 3, sizeof(EmbedPush), {wg});
+  const Kernel& k = vb.pipelines().get(name, kBindings, sizeof(EmbedPush), {wg});
   const size_t esz = dtype_size(table.dtype);
   const int64_t row_bytes = table.row_stride * int64_t(esz);
   const int64_t slack = int64_t(vb.info().min_storage_offset_alignment) + 4;
@@ -43,13 +48,10 @@ void embed(VulkanBackend& vb, const Tensor& table, const Tensor& ids, const Tens
     const Tensor ov = out.slice_rows(r0, nr);
     for (int64_t v0 = 0; v0 < V; v0 += chunk_rows) {
       const int64_t vc = std::min(chunk_rows, V - v0);
-      const BoundTensor bt = vb.stream().bind(table.slice_rows(v0, vc), esz, false);
-      Tensor idv = ids2;
-      idv.offset += size_t(r0) * 4;
-      idv.shape = {nr};
-      idv.row_stride = nr;
-      const BoundTensor bi = vb.stream().bind(idv, 4, false);
-      const BoundTensor bo = vb.stream().bind(ov, 4, true);
+      const BoundTensor bt = vb.stream().bind(table.slice_rows(v0, vc), esz);
+      const Tensor idv = ids2.slice_elems(r0, nr);
+      const BoundTensor bi = vb.stream().bind(idv, 4);
+      const BoundTensor bo = vb.stream().bind(ov, 4);
       const EmbedPush p{u32(nr, "n"), u32(H, "H"), u32(V, "V"), u32(v0, "v0"), u32(vc, "vc"),
                         bt.elem, u32(table.row_stride, "table stride"), bi.elem, bo.elem,
                         u32(out.row_stride, "out stride")};

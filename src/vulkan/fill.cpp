@@ -8,14 +8,17 @@ namespace kllens::vk {
 using shader::FillPush;
 
 namespace {
+// The bindings of shaders/fill.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{FILL_BINDING_TENSOR, Access::write}};
 // Fills a [rows, cols] view of 4-byte words, rows chunked to the grid limit.
 void fill_words(VulkanBackend& vb, const Tensor& t, uint32_t value) {
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = vb.pipelines().get("fill", 1, sizeof(FillPush), {wg});
+  const Kernel& k = vb.pipelines().get("fill", kBindings, sizeof(FillPush), {wg});
   const int64_t max_rows = vb.info().max_group_count[1];
   for (int64_t r0 = 0; r0 < t.rows(); r0 += max_rows) {
     const Tensor part = t.slice_rows(r0, std::min(max_rows, t.rows() - r0));
-    const BoundTensor b = vb.stream().bind(part, 4, true);
+    const BoundTensor b = vb.stream().bind(part, 4);
     const FillPush p{u32(part.rows(), "rows"), u32(part.cols(), "cols"), b.elem,
                      u32(part.row_stride, "stride"), value};
     vb.stream().dispatch(k, {&b.binding, 1}, &p, groups(part.cols(), wg), uint32_t(part.rows()), 1, "fill");

@@ -12,6 +12,15 @@ namespace kllens::vk {
 
 using shader::KlReducePush;
 
+namespace {
+// The bindings of shaders/kl_reduce.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{KL_REDUCE_BINDING_TEACHER, Access::read},
+                                    {KL_REDUCE_BINDING_STUDENT, Access::read},
+                                    {KL_REDUCE_BINDING_TARGETS, Access::read},
+                                    {KL_REDUCE_BINDING_OUT, Access::write}};
+}  // namespace
+
 void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, const Tensor& targets,
                const Tensor& out) {
   const int64_t n = teacher.rows(), V = teacher.cols();
@@ -23,20 +32,17 @@ void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, 
   KL_CHECK(V >= 1, "kl_reduce: empty vocabulary");
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& k = vb.pipelines().get("kl_reduce", 4, sizeof(KlReducePush), {wg}, vb.reduction_subgroup());
+  const Kernel& k = vb.pipelines().get("kl_reduce", kBindings, sizeof(KlReducePush), {wg}, vb.reduction_subgroup());
   const int64_t max_rows = std::min({int64_t(vb.info().max_group_count[0]), vb.rows_per_binding(teacher, 4),
                                      vb.rows_per_binding(student, 4)});
   const Tensor flat = targets.reshape({n});
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
     const int64_t nr = std::min(max_rows, n - r0);
-    Tensor y = flat;
-    y.offset += size_t(r0) * 4;
-    y.shape = {nr};
-    y.row_stride = nr;
-    const BoundTensor bt = vb.stream().bind(teacher.slice_rows(r0, nr), 4, false),
-                      bs = vb.stream().bind(student.slice_rows(r0, nr), 4, false),
-                      by = vb.stream().bind(y, 4, false),
-                      bo = vb.stream().bind(out.slice_rows(r0, nr), 4, true);
+    const Tensor y = flat.slice_elems(r0, nr);
+    const BoundTensor bt = vb.stream().bind(teacher.slice_rows(r0, nr), 4),
+                      bs = vb.stream().bind(student.slice_rows(r0, nr), 4),
+                      by = vb.stream().bind(y, 4),
+                      bo = vb.stream().bind(out.slice_rows(r0, nr), 4);
     const KlReducePush p{u32(V, "V"), bt.elem, u32(teacher.row_stride, "teacher stride"), bs.elem,
                          u32(student.row_stride, "student stride"), by.elem, bo.elem,
                          u32(out.row_stride, "out stride")};

@@ -18,6 +18,13 @@ namespace kllens::vk {
 using shader::MatmulPush;
 
 namespace {
+// The bindings of shaders/matmul.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{MATMUL_BINDING_X, Access::read},
+                                    {MATMUL_BINDING_WEIGHT, Access::read},
+                                    {MATMUL_BINDING_BIAS, Access::read},
+                                    {MATMUL_BINDING_OUT, Access::write},
+                                    {MATMUL_BINDING_SCALE, Access::read}};
 constexpr int64_t kGemvMaxRows = 4;
 constexpr uint32_t kGemmTile = 64;    // BM = BN of matmul_gemm.comp
 
@@ -74,9 +81,10 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
   const GemvShape& gs = vb.gemv_shape();
   const auto kernel = [&](bool blocked) -> const Kernel& {
     if (!gemv)
-      return vb.pipelines().get(name, nbind, sizeof(MatmulPush), {vb.gemm_threads(), vb.gemm_threads()});
-    return vb.pipelines().get(name, nbind, sizeof(MatmulPush), {gs.wg, gs.rows, gs.split, blocked ? 1u : 0u},
-                              vb.reduction_subgroup());
+      return vb.pipelines().get(name, std::span(kBindings, nbind), sizeof(MatmulPush),
+                                {vb.gemm_threads(), vb.gemm_threads()});
+    return vb.pipelines().get(name, std::span(kBindings, nbind), sizeof(MatmulPush),
+                              {gs.wg, gs.rows, gs.split, blocked ? 1u : 0u}, vb.reduction_subgroup());
   };
   // Weight offsets and strides: elements for plain types, bytes for quantised ones.
   const size_t esz = quant ? 1 : dtype_size(w.w.dtype);
@@ -95,12 +103,12 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
     KL_CHECK(gemv || groups(nr, kGemmTile) <= vb.info().max_group_count[1], "matmul: {} rows is too many", nr);
     for (int64_t j0 = 0; j0 < N; j0 += chunk) {
       const int64_t nc = std::min(chunk, N - j0);
-      const BoundTensor bx = vb.stream().bind(xr, 4, false);
+      const BoundTensor bx = vb.stream().bind(xr, 4);
       const Weight part = w.slice_rows(j0, nc);
-      const BoundTensor bw = vb.stream().bind(part.w, esz, false);
-      const BoundTensor bb = vb.stream().bind(part.bias.empty() ? xr : part.bias, 4, false);
-      const BoundTensor bo = vb.stream().bind(outr.slice_cols(j0, nc), 4, true);
-      const BoundTensor bs = per_row ? vb.stream().bind(part.scale, 4, false) : BoundTensor{};
+      const BoundTensor bw = vb.stream().bind(part.w, esz);
+      const BoundTensor bb = vb.stream().bind(part.bias.empty() ? xr : part.bias, 4);
+      const BoundTensor bo = vb.stream().bind(outr.slice_cols(j0, nc), 4);
+      const BoundTensor bs = per_row ? vb.stream().bind(part.scale, 4) : BoundTensor{};
       const MatmulPush p{u32(nr, "n"), u32(K, "K"), u32(nc, "N"), bx.elem, u32(x.row_stride, "x stride"),
                          bw.elem, u32(w_stride, "weight stride"), bs.elem, bb.elem,
                          w.bias.empty() ? 0u : 1u, bo.elem, u32(out.row_stride, "out stride")};

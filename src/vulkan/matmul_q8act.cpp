@@ -17,6 +17,20 @@ using shader::MatmulQ8actPush;
 using shader::QuantizeActPush;
 
 namespace {
+// The bindings of shaders/matmul_q8act.comp's two kernels as this launcher uses them
+// (checked against the SPIR-V when the pipelines are made).
+constexpr BindingUse kQuantizeBindings[] = {{QUANTIZE_ACT_BINDING_X, Access::read},
+                                            {QUANTIZE_ACT_BINDING_Q, Access::write},
+                                            {QUANTIZE_ACT_BINDING_D, Access::write},
+                                            {QUANTIZE_ACT_BINDING_S, Access::write}};
+constexpr BindingUse kProductBindings[] = {{MATMUL_Q8ACT_BINDING_Q, Access::read},
+                                           {MATMUL_Q8ACT_BINDING_D, Access::read},
+                                           {MATMUL_Q8ACT_BINDING_S, Access::read},
+                                           {MATMUL_Q8ACT_BINDING_WEIGHT, Access::read},
+                                           {MATMUL_Q8ACT_BINDING_SCALE, Access::read},
+                                           {MATMUL_Q8ACT_BINDING_BIAS, Access::read},
+                                           {MATMUL_Q8ACT_BINDING_OUT, Access::write}};
+
 const char* type_suffix(DType t) {
   switch (t) {
     case DType::Q8_C: return "q8_c";
@@ -46,11 +60,11 @@ void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Ten
   const int64_t nb = (K + 31) / 32;
   const Tensor q = vb.alloc(DType::I32, {n, nb * 8}), d = vb.alloc(DType::F32, {n, nb}),
                s = vb.alloc(DType::I32, {n, nb});
-  const BoundTensor bq = vb.stream().bind(q, 4, true), bd = vb.stream().bind(d, 4, true),
-                    bs = vb.stream().bind(s, 4, true);
+  const BoundTensor bq = vb.stream().bind(q, 4), bd = vb.stream().bind(d, 4),
+                    bs = vb.stream().bind(s, 4);
   {
-    const BoundTensor bx = vb.stream().bind(x, 4, false);
-    const Kernel& k = vb.pipelines().get("matmul_q8act_quantize", 4, sizeof(QuantizeActPush), {gs.wg});
+    const BoundTensor bx = vb.stream().bind(x, 4);
+    const Kernel& k = vb.pipelines().get("matmul_q8act_quantize", kQuantizeBindings, sizeof(QuantizeActPush), {gs.wg});
     const QuantizeActPush p{u32(n, "n"), u32(K, "K"), u32(nb, "blocks"), bx.elem, u32(x.row_stride, "x stride")};
     const Binding bind[] = {bx.binding, bq.binding, bd.binding, bs.binding};
     vb.stream().dispatch(k, bind, &p, groups(nb, gs.wg), uint32_t(n), 1, "matmul_q8act_quantize");
@@ -58,23 +72,21 @@ void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Ten
 
   const bool dot = gs.dot && vb.info().integer_dot_product;
   const std::string variant = name + (dot ? "_dot" : "");
-  const Kernel& k = vb.pipelines().get(variant, 7, sizeof(MatmulQ8actPush), {gs.wg, gs.rows});
+  const Kernel& k = vb.pipelines().get(variant, kProductBindings, sizeof(MatmulQ8actPush), {gs.wg, gs.rows});
   const int64_t row_bytes = int64_t(w.w.row_bytes());
   const int64_t slack = int64_t(vb.info().min_storage_offset_alignment) + 4;
   int64_t chunk = std::max<int64_t>(1, (int64_t(vb.info().max_storage_buffer_range) - slack) / row_bytes);
   chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * gs.rows);
-  const Binding rq{bq.binding.buffer, bq.binding.offset, bq.binding.range, false};
-  const Binding rd{bd.binding.buffer, bd.binding.offset, bd.binding.range, false};
-  const Binding rs{bs.binding.buffer, bs.binding.offset, bs.binding.range, false};
+  const Binding rq = bq.binding, rd = bd.binding, rs = bs.binding;
   for (int64_t j0 = 0; j0 < N; j0 += chunk) {
     const int64_t nc = std::min(chunk, N - j0);
     const Weight part = w.slice_rows(j0, nc);
-    const BoundTensor bw = vb.stream().bind(part.w, 1, false);
+    const BoundTensor bw = vb.stream().bind(part.w, 1);
     // Word reads: Q8_C/Q4_C rows are padded to 4 bytes, Q8_0/Q4_0 blocks are 34/18 bytes.
     KL_CHECK(bw.elem % (per_row ? 4 : 2) == 0, "matmul_q8act: weight view at byte {} is not aligned", bw.elem);
-    const BoundTensor bsc = per_row ? vb.stream().bind(part.scale, 4, false) : bd;
-    const BoundTensor bb = vb.stream().bind(part.bias.empty() ? d : part.bias, 4, false);
-    const BoundTensor bo = vb.stream().bind(out.slice_cols(j0, nc), 4, true);
+    const BoundTensor bsc = per_row ? vb.stream().bind(part.scale, 4) : bd;
+    const BoundTensor bb = vb.stream().bind(part.bias.empty() ? d : part.bias, 4);
+    const BoundTensor bo = vb.stream().bind(out.slice_cols(j0, nc), 4);
     const MatmulQ8actPush p{u32(n, "n"), u32(K, "K"), u32(nc, "N"), u32(nb, "blocks"), bw.elem,
                             u32(row_bytes, "weight stride"), bsc.elem, bb.elem, w.bias.empty() ? 0u : 1u,
                             bo.elem, u32(out.row_stride, "out stride")};

@@ -59,7 +59,9 @@ Block& Allocator::new_block(VkDeviceSize bytes, MemoryKind kind) {
   mai.allocationSize = req.size;
   mai.memoryTypeIndex = uint32_t(type);
   VkDeviceMemory mem = VK_NULL_HANDLE;
-  VK_CHECK(vkAllocateMemory(dev, &mai, nullptr, &mem));
+  VkResult allocated = ctx_->injected(VulkanFault::out_of_device_memory);  // the fault hook
+  if (allocated == VK_SUCCESS) allocated = vkAllocateMemory(dev, &mai, nullptr, &mem);
+  if (allocated != VK_SUCCESS) throw_vk_error(allocated, "vkAllocateMemory(...)", __FILE__, __LINE__);
   block->memory = UniqueMemory(dev, mem);
   VK_CHECK(vkBindBufferMemory(dev, buf, mem, 0));
   if (kind == MemoryKind::Staging || info.unified_memory)

@@ -28,8 +28,13 @@ SpirvInterface reflect_spirv(const uint32_t* words, size_t count) {
   enum : uint32_t {
     OpTypeInt = 21, OpTypeFloat = 22, OpTypeVector = 23, OpTypeStruct = 30, OpTypePointer = 32,
     OpVariable = 59, OpDecorate = 71, OpMemberDecorate = 72, DecBinding = 33, DecOffset = 35,
-    ScPushConstant = 9
+    DecNonWritable = 24, DecNonReadable = 25, ScPushConstant = 9
   };
+  // A binding's access: NonWritable / NonReadable on the variable, or on every member of
+  // its block (where glslang puts GLSL's readonly / writeonly).
+  std::map<uint32_t, uint32_t> binding_of, var_type;               // variable -> binding / pointer type
+  std::map<uint32_t, std::pair<bool, bool>> var_flags;             // variable -> (NonWritable, NonReadable)
+  std::map<uint32_t, std::map<uint32_t, std::pair<bool, bool>>> member_flags;  // struct -> member -> flags
   std::map<uint32_t, uint32_t> scalar_bytes, pointee;           // type id -> bytes / pointee
   std::map<uint32_t, std::pair<uint32_t, uint32_t>> vectors;    // id -> (component, count)
   std::map<uint32_t, std::vector<uint32_t>> structs;            // id -> member types
@@ -45,11 +50,20 @@ SpirvInterface reflect_spirv(const uint32_t* words, size_t count) {
       case OpTypeVector: vectors[a[0]] = {a[1], a[2]}; break;
       case OpTypeStruct: structs[a[0]] = std::vector<uint32_t>(a + 1, a + len - 1); break;
       case OpTypePointer: pointee[a[0]] = a[2]; break;
-      case OpVariable: if (a[2] == ScPushConstant) push_ptr = a[0]; break;  // its pointer type
-      case OpDecorate:
-        if (a[1] == DecBinding) any_binding = true, max_binding = std::max(max_binding, a[2]);
+      case OpVariable:
+        if (a[2] == ScPushConstant) push_ptr = a[0];  // its pointer type
+        var_type[a[1]] = a[0];
         break;
-      case OpMemberDecorate: if (a[2] == DecOffset) offsets[{a[0], a[1]}] = a[3]; break;
+      case OpDecorate:
+        if (a[1] == DecBinding) any_binding = true, max_binding = std::max(max_binding, a[2]), binding_of[a[0]] = a[2];
+        if (a[1] == DecNonWritable) var_flags[a[0]].first = true;
+        if (a[1] == DecNonReadable) var_flags[a[0]].second = true;
+        break;
+      case OpMemberDecorate:
+        if (a[2] == DecOffset) offsets[{a[0], a[1]}] = a[3];
+        if (a[2] == DecNonWritable) member_flags[a[0]][a[1]].first = true;
+        if (a[2] == DecNonReadable) member_flags[a[0]][a[1]].second = true;
+        break;
       default: break;
     }
     i += len;
@@ -68,7 +82,34 @@ SpirvInterface reflect_spirv(const uint32_t* words, size_t count) {
   SpirvInterface out;
   if (push_ptr) out.push_bytes = size_of(size_of, pointee.at(push_ptr));
   out.bindings = any_binding ? max_binding + 1 : 0;
+  out.access.assign(out.bindings, Access::none);
+  for (const auto& [var, binding] : binding_of) {
+    auto [non_writable, non_readable] = var_flags[var];
+    auto t = var_type.find(var);
+    KL_CHECK(t != var_type.end() && pointee.count(t->second), "binding {} is not a variable", binding);
+    if (auto st = structs.find(pointee.at(t->second)); st != structs.end() && !st->second.empty()) {
+      bool all_nw = true, all_nr = true;
+      for (uint32_t m = 0; m < st->second.size(); ++m) {
+        const auto f = member_flags[st->first][m];
+        all_nw = all_nw && f.first, all_nr = all_nr && f.second;
+      }
+      non_writable = non_writable || all_nw, non_readable = non_readable || all_nr;
+    }
+    KL_CHECK(!(non_writable && non_readable), "binding {} is neither read nor written", binding);
+    KL_CHECK(out.access[binding] == Access::none, "binding {} is declared twice", binding);
+    out.access[binding] = non_writable ? Access::read : non_readable ? Access::write : Access::read_write;
+  }
   return out;
+}
+
+const char* access_name(Access a) {
+  switch (a) {
+    case Access::none: return "unused";
+    case Access::read: return "readonly";
+    case Access::write: return "writeonly";
+    case Access::read_write: return "read-write";
+  }
+  return "?";
 }
 
 // ---- cache -------------------------------------------------------------------------------
@@ -128,13 +169,39 @@ PipelineCache::~PipelineCache() {
 
 // ---- pipelines -----------------------------------------------------------------------------
 
-const Kernel& PipelineCache::get(const std::string& variant, uint32_t bindings, uint32_t push_bytes,
-                                 const std::vector<uint32_t>& spec, uint32_t subgroup_size) {
+namespace {
+
+// The launcher's statement of its bindings against what the SPIR-V declares.
+void check_uses(const std::string& variant, std::span<const BindingUse> uses,
+                const std::vector<Access>& declared) {
+  KL_CHECK(uses.size() == declared.size(), "shader {} declares {} bindings, its launcher binds {}", variant,
+           declared.size(), uses.size());
+  std::vector<bool> stated(uses.size(), false);
+  for (const BindingUse& u : uses) {
+    KL_CHECK(u.binding < uses.size() && !stated[u.binding],
+             "{}: the launcher states binding {} twice or out of range", variant, u.binding);
+    stated[u.binding] = true;
+    // A binding the variant does not use (removed by the optimiser) cannot be checked.
+    KL_CHECK(declared[u.binding] == u.access || declared[u.binding] == Access::none,
+             "shader {} declares binding {} {}, its launcher uses it as {}", variant, u.binding,
+             access_name(declared[u.binding]), access_name(u.access));
+  }
+}
+
+}  // namespace
+
+const Kernel& PipelineCache::get(const std::string& variant, std::span<const BindingUse> uses,
+                                 uint32_t push_bytes, const std::vector<uint32_t>& spec,
+                                 uint32_t subgroup_size) {
+  const uint32_t bindings = uint32_t(uses.size());
   std::string key = variant;
   for (uint32_t s : spec) key += fmt::format(":{}", s);
   if (subgroup_size) key += fmt::format("@{}", subgroup_size);
   std::lock_guard lock(mutex_);
-  if (auto it = kernels_.find(key); it != kernels_.end()) return *it->second;
+  if (auto it = kernels_.find(key); it != kernels_.end()) {
+    check_uses(variant, uses, it->second->access);  // every launch states the same uses
+    return *it->second;
+  }
 
   const auto code = spirv(variant);
   const SpirvInterface iface = reflect_spirv(code.data(), code.size());
@@ -143,6 +210,7 @@ const Kernel& PipelineCache::get(const std::string& variant, uint32_t bindings, 
            iface.push_bytes, push_bytes);
   KL_CHECK(iface.bindings == bindings, "shader {} declares {} bindings, its launcher binds {}",
            variant, iface.bindings, bindings);
+  check_uses(variant, uses, iface.access);
   KL_CHECK(push_bytes <= ctx_->info().max_push_constants, "{}: {} bytes of push constants > limit {}",
            variant, push_bytes, ctx_->info().max_push_constants);
 
@@ -150,6 +218,7 @@ const Kernel& PipelineCache::get(const std::string& variant, uint32_t bindings, 
   auto k = std::make_unique<Kernel>();
   k->name = variant;
   k->bindings = bindings;
+  k->access = iface.access;
   k->push_bytes = push_bytes;
   k->spec = spec;
   k->subgroup_size = subgroup_size;

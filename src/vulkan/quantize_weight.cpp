@@ -11,6 +11,16 @@ namespace kllens::vk {
 
 using shader::QuantizeWeightPush;
 
+namespace {
+// The bindings of shaders/quantize_weight.comp as each kernel uses them: the first
+// writes the scales, the second reads them.
+constexpr BindingUse kScaleBindings[] = {{QUANTIZE_WEIGHT_BINDING_SRC, Access::read},
+                                         {QUANTIZE_WEIGHT_BINDING_SCALE, Access::write}};
+constexpr BindingUse kPackBindings[] = {{QUANTIZE_WEIGHT_BINDING_SRC, Access::read},
+                                        {QUANTIZE_WEIGHT_BINDING_SCALE, Access::read},
+                                        {QUANTIZE_WEIGHT_BINDING_OUT, Access::write}};
+}  // namespace
+
 Weight quantize_weight(VulkanBackend& vb, const Weight& src, DType type) {
   const Tensor& W = src.w;
   KL_CHECK(W.shape.size() == 2, "quantize_weight: weight must be [N, K], got {}", shape_str(W.shape));
@@ -48,15 +58,15 @@ Weight quantize_weight(VulkanBackend& vb, const Weight& src, DType type) {
   KL_CHECK(N <= vb.info().max_group_count[0] && gy <= vb.info().max_group_count[1],
            "quantize_weight: [{}, {}] too large", N, K);
   Stream& s = vb.stream();
-  const BoundTensor bw = s.bind(W, dtype_size(W.dtype), false), bs = s.bind(sc, 4, true),
-                    bo = s.bind(out.w, 4, true);
+  const BoundTensor bw = s.bind(W, dtype_size(W.dtype)), bs = s.bind(sc, 4),
+                    bo = s.bind(out.w, 4);
   const QuantizeWeightPush p{u32(N, "N"), u32(K, "K"), qmax, channel ? 0u : 32u, u32(ng, "groups"), code, src_type,
                              bw.elem, u32(W.row_stride, "weight stride"), bs.elem, bo.elem,
                              u32(row_bytes, "row bytes"), u32(words, "words"), u32(gx * wg, "words per row")};
   const Binding bind[] = {bw.binding, bs.binding, bo.binding};
-  const Kernel& k0 = vb.pipelines().get("quantize_weight_scale", 2, sizeof(QuantizeWeightPush), {wg});
+  const Kernel& k0 = vb.pipelines().get("quantize_weight_scale", kScaleBindings, sizeof(QuantizeWeightPush), {wg});
   s.dispatch(k0, std::span<const Binding>(bind, 2), &p, uint32_t(N), 1, 1, "quantize_weight_scale");
-  const Kernel& k1 = vb.pipelines().get("quantize_weight_pack", 3, sizeof(QuantizeWeightPush), {wg});
+  const Kernel& k1 = vb.pipelines().get("quantize_weight_pack", kPackBindings, sizeof(QuantizeWeightPush), {wg});
   s.dispatch(k1, bind, &p, uint32_t(gx), uint32_t(gy), 1, "quantize_weight_pack");
   return out;
 }

@@ -9,6 +9,15 @@ namespace kllens::vk {
 
 using shader::RmsNormPush;
 
+namespace {
+// The bindings of shaders/rms_norm.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{RMS_NORM_BINDING_X, Access::read_write},
+                                    {RMS_NORM_BINDING_DELTA, Access::read},
+                                    {RMS_NORM_BINDING_W, Access::read},
+                                    {RMS_NORM_BINDING_OUT, Access::read_write}};
+}  // namespace
+
 void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Tensor& w, float eps,
               const Tensor& out) {
   const int64_t n = x.rows(), H = x.cols();
@@ -18,7 +27,7 @@ void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Ten
   check_view(out, "rms_norm: out", DType::F32, n, H);
   if (n == 0 || H == 0) return;
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& k = vb.pipelines().get("rms_norm", 4, sizeof(RmsNormPush), {wg, delta ? 1u : 0u},
+  const Kernel& k = vb.pipelines().get("rms_norm", kBindings, sizeof(RmsNormPush), {wg, delta ? 1u : 0u},
                                       vb.reduction_subgroup());
   const char* label = delta ? "add_rms_norm" : "rms_norm";
   const int64_t max_rows = vb.info().max_group_count[0];
@@ -28,11 +37,11 @@ void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Ten
     // behind the ADD specialization constant, so it stays in the module and the validation
     // layer counts binding 0 as written; ordering it as a read only (no barrier after an
     // earlier read of x, e.g. a hook's copy of the residual) is a WAR hazard to it.
-    const BoundTensor bx = vb.stream().bind(x.slice_rows(r0, nr), 4, true);
+    const BoundTensor bx = vb.stream().bind(x.slice_rows(r0, nr), 4);
     // Without delta, binding 1 (unused) aliases x read-only.
-    const BoundTensor bd = vb.stream().bind((delta ? *delta : x).slice_rows(r0, nr), 4, false);
-    const BoundTensor bw = vb.stream().bind(w, 4, false);
-    const BoundTensor bo = vb.stream().bind(out.slice_rows(r0, nr), 4, true);
+    const BoundTensor bd = vb.stream().bind((delta ? *delta : x).slice_rows(r0, nr), 4);
+    const BoundTensor bw = vb.stream().bind(w, 4);
+    const BoundTensor bo = vb.stream().bind(out.slice_rows(r0, nr), 4);
     RmsNormPush p{u32(H, "H"), eps, bx.elem, u32(x.row_stride, "x stride"), bd.elem,
                   u32(delta ? delta->row_stride : x.row_stride, "delta stride"), bw.elem, bo.elem,
                   u32(out.row_stride, "out stride")};

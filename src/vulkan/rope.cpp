@@ -9,6 +9,13 @@ namespace kllens::vk {
 
 using shader::RopePush;
 
+namespace {
+// The bindings of shaders/rope.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{ROPE_BINDING_X, Access::read_write},
+                                    {ROPE_BINDING_INV_FREQ, Access::read}};
+}  // namespace
+
 void rope(VulkanBackend& vb, const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
           int64_t past, int64_t heads, int64_t head_dim) {
   KL_CHECK(batch >= 1 && seqlen >= 0 && past >= 0 && heads >= 1, "rope: batch {}, seqlen {}, past {}, heads {}",
@@ -20,12 +27,12 @@ void rope(VulkanBackend& vb, const Tensor& x, const Tensor& inv_freq, int64_t ba
   KL_CHECK(past + seqlen < (int64_t(1) << 24), "rope: position {} is not exact in fp32", past + seqlen);
   if (rows == 0) return;
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = vb.pipelines().get("rope", 2, sizeof(RopePush), {wg});
+  const Kernel& k = vb.pipelines().get("rope", kBindings, sizeof(RopePush), {wg});
   const int64_t max_rows = vb.info().max_group_count[1];
   for (int64_t r0 = 0; r0 < rows; r0 += max_rows) {
     const int64_t n = std::min(max_rows, rows - r0);
-    const BoundTensor bx = vb.stream().bind(x.slice_rows(r0, n), 4, true),
-                      bf = vb.stream().bind(inv_freq, 4, false);
+    const BoundTensor bx = vb.stream().bind(x.slice_rows(r0, n), 4),
+                      bf = vb.stream().bind(inv_freq, 4);
     const RopePush p{u32(n, "rows"), u32(r0, "row"), u32(seqlen, "seqlen"), u32(past, "past"),
                      u32(heads, "heads"), u32(half, "half head dim"), bx.elem, u32(x.row_stride, "x stride"), bf.elem};
     const Binding bind[] = {bx.binding, bf.binding};

@@ -8,6 +8,14 @@ namespace kllens::vk {
 
 using shader::SiluMulPush;
 
+namespace {
+// The bindings of shaders/silu_mul.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{SILU_MUL_BINDING_GATE, Access::read},
+                                    {SILU_MUL_BINDING_UP, Access::read},
+                                    {SILU_MUL_BINDING_OUT, Access::write}};
+}  // namespace
+
 void silu_mul(VulkanBackend& vb, const Tensor& gate, const Tensor& up, const Tensor& out) {
   const int64_t rows = gate.rows(), cols = gate.cols();
   check_view(gate, "silu_mul: gate", DType::F32, rows, cols);
@@ -15,13 +23,13 @@ void silu_mul(VulkanBackend& vb, const Tensor& gate, const Tensor& up, const Ten
   check_view(out, "silu_mul: out", DType::F32, rows, cols);
   if (rows == 0 || cols == 0) return;
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = vb.pipelines().get("silu_mul", 3, sizeof(SiluMulPush), {wg});
+  const Kernel& k = vb.pipelines().get("silu_mul", kBindings, sizeof(SiluMulPush), {wg});
   const int64_t max_rows = vb.info().max_group_count[1];
   for (int64_t r0 = 0; r0 < rows; r0 += max_rows) {
     const int64_t n = std::min(max_rows, rows - r0);
-    const BoundTensor bg = vb.stream().bind(gate.slice_rows(r0, n), 4, false),
-                      bu = vb.stream().bind(up.slice_rows(r0, n), 4, false),
-                      bo = vb.stream().bind(out.slice_rows(r0, n), 4, true);
+    const BoundTensor bg = vb.stream().bind(gate.slice_rows(r0, n), 4),
+                      bu = vb.stream().bind(up.slice_rows(r0, n), 4),
+                      bo = vb.stream().bind(out.slice_rows(r0, n), 4);
     const SiluMulPush p{u32(n, "rows"), u32(cols, "cols"), bg.elem, u32(gate.row_stride, "gate stride"),
                         bu.elem, u32(up.row_stride, "up stride"), bo.elem, u32(out.row_stride, "out stride")};
     const Binding bind[] = {bg.binding, bu.binding, bo.binding};

@@ -17,27 +17,28 @@ namespace kllens::vk {
 using shader::SsdScanPush;
 
 namespace {
+// The bindings of shaders/ssd_scan.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{SSD_SCAN_BINDING_X, Access::read},
+                                    {SSD_SCAN_BINDING_DT, Access::read},
+                                    {SSD_SCAN_BINDING_DT_BIAS, Access::read},
+                                    {SSD_SCAN_BINDING_A, Access::read},
+                                    {SSD_SCAN_BINDING_B, Access::read},
+                                    {SSD_SCAN_BINDING_C, Access::read},
+                                    {SSD_SCAN_BINDING_D, Access::read},
+                                    {SSD_SCAN_BINDING_STATE, Access::read_write},
+                                    {SSD_SCAN_BINDING_OUT, Access::write},
+                                    {SSD_SCAN_BINDING_CUM, Access::read_write},
+                                    {SSD_SCAN_BINDING_CHUNK_STATE, Access::read_write}};
 constexpr int64_t kMaxState = 256, kMaxHeadDim = 256;
 constexpr uint32_t kThreads = 128;       // kernels 2 and 4
 }  // namespace
 
 void ssd_scan(VulkanBackend& vb, const SsdScanArgs& a) {
   const int64_t Bt = a.batch, T = a.seqlen, nh = a.heads, P = a.head_dim, G = a.groups, N = a.state_size;
-  KL_CHECK(Bt >= 1 && T >= 1 && a.chunk >= 1, "ssd_scan: batch {} seqlen {} chunk {}", Bt, T, a.chunk);
-  KL_CHECK(nh >= 1 && G >= 1 && nh % G == 0, "ssd_scan: heads {} groups {}", nh, G);
-  KL_CHECK(P >= 1 && P <= kMaxHeadDim && N >= 1 && N <= kMaxState, "ssd_scan: head dim {} / state {} outside [1, {}]",
-           P, N, kMaxState);
-  KL_CHECK(a.dt_min >= 0.0f && a.dt_min <= a.dt_max, "ssd_scan: Δ limits [{}, {}]", a.dt_min, a.dt_max);
-  const int64_t rows = Bt * T;
-  check_view(a.x, "ssd_scan: x", DType::F32, rows, nh * P);
-  check_view(a.dt, "ssd_scan: dt", DType::F32, rows, nh);
-  check_view(a.dt_bias, "ssd_scan: dt_bias", DType::F32, 1, nh);
-  check_view(a.A, "ssd_scan: A", DType::F32, 1, nh);
-  check_view(a.B, "ssd_scan: B", DType::F32, rows, G * N);
-  check_view(a.C, "ssd_scan: C", DType::F32, rows, G * N);
-  if (!a.D.empty()) check_view(a.D, "ssd_scan: D", DType::F32, 1, nh);
-  check_view(a.state, "ssd_scan: state", DType::F32, Bt * nh * P, N);
-  check_view(a.out, "ssd_scan: out", DType::F32, rows, nh * P);
+  validate(a);
+  // Device limits: a head's row and state size in registers and shared memory.
+  KL_CHECK(P <= kMaxHeadDim && N <= kMaxState, "ssd_scan: head dim {} / state {} above {}", P, N, kMaxState);
 
   const int64_t Q = std::min(a.chunk, T), nc = (T + Q - 1) / Q;
   const bool chunked = T > 1;
@@ -46,10 +47,10 @@ void ssd_scan(VulkanBackend& vb, const SsdScanArgs& a) {
   const Tensor cum = vb.alloc(DType::F32, {chunked ? 2 * Bt * nh * T : 1});
   const Tensor cst = vb.alloc(DType::F32, {chunked ? Bt * nh * nc * P * N : 1});
   const Tensor& D = a.D.empty() ? a.A : a.D;
-  const BoundTensor bx = s.bind(a.x, 4, false), bdt = s.bind(a.dt, 4, false), bbias = s.bind(a.dt_bias, 4, false),
-                    bA = s.bind(a.A, 4, false), bB = s.bind(a.B, 4, false), bC = s.bind(a.C, 4, false),
-                    bD = s.bind(D, 4, false), bst = s.bind(a.state, 4, true), bo = s.bind(a.out, 4, true),
-                    bcum = s.bind(cum, 4, true), bcs = s.bind(cst, 4, true);
+  const BoundTensor bx = s.bind(a.x, 4), bdt = s.bind(a.dt, 4), bbias = s.bind(a.dt_bias, 4),
+                    bA = s.bind(a.A, 4), bB = s.bind(a.B, 4), bC = s.bind(a.C, 4),
+                    bD = s.bind(D, 4), bst = s.bind(a.state, 4), bo = s.bind(a.out, 4),
+                    bcum = s.bind(cum, 4), bcs = s.bind(cst, 4);
   const SsdScanPush p{u32(Bt, "batch"), u32(T, "seqlen"), u32(nh, "heads"), u32(nh / G, "heads per group"),
                       u32(Q, "chunk"), u32(nc, "chunks"), a.dt_min, a.dt_max,
                       bx.elem, u32(a.x.row_stride, "x stride"), bdt.elem, u32(a.dt.row_stride, "dt stride"),
@@ -70,7 +71,7 @@ void ssd_scan(VulkanBackend& vb, const SsdScanArgs& a) {
   const std::vector<uint32_t> spec_wg = {vb.elementwise_wg(), uint32_t(P), uint32_t(N), tile, tile};
   const std::vector<uint32_t> spec_tiles = {kThreads, uint32_t(P), uint32_t(N), tile, tile};
   auto kernel = [&](const char* name, uint32_t nbind, const std::vector<uint32_t>& spec) -> const Kernel& {
-    return vb.pipelines().get(name, nbind, sizeof(SsdScanPush), spec);
+    return vb.pipelines().get(name, std::span(kBindings, nbind), sizeof(SsdScanPush), spec);
   };
   auto used = [&](uint32_t n) { return std::span<const Binding>(bind, n); };
   const uint32_t wg = vb.elementwise_wg();

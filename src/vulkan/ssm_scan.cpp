@@ -11,34 +11,36 @@ namespace kllens::vk {
 using shader::SsmScanPush;
 
 namespace {
+// The bindings of shaders/ssm_scan.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{SSM_SCAN_BINDING_U, Access::read},
+                                    {SSM_SCAN_BINDING_DELTA, Access::read},
+                                    {SSM_SCAN_BINDING_A, Access::read},
+                                    {SSM_SCAN_BINDING_B, Access::read},
+                                    {SSM_SCAN_BINDING_C, Access::read},
+                                    {SSM_SCAN_BINDING_D, Access::read},
+                                    {SSM_SCAN_BINDING_Z, Access::read},
+                                    {SSM_SCAN_BINDING_STATE, Access::read_write},
+                                    {SSM_SCAN_BINDING_OUT, Access::write}};
 constexpr int64_t kMaxState = 256;
 }
 
 void ssm_scan(VulkanBackend& vb, const SsmScanArgs& a) {
   const int64_t Bt = a.batch, T = a.seqlen, I = a.u.cols(), N = a.A.cols();
-  KL_CHECK(Bt >= 1 && T >= 0, "ssm_scan: batch {}, seqlen {}", Bt, T);
+  validate(a);
+  // Device limit: the state of one channel lives in registers.
   KL_CHECK(N >= 1 && N <= kMaxState, "ssm_scan: state size {} outside [1, {}]", N, kMaxState);
-  const int64_t rows = Bt * T;
-  check_view(a.u, "ssm_scan: u", DType::F32, rows, I);
-  check_view(a.delta, "ssm_scan: delta", DType::F32, rows, I);
-  check_view(a.A, "ssm_scan: A", DType::F32, I, N);
-  check_view(a.B, "ssm_scan: B", DType::F32, rows, N);
-  check_view(a.C, "ssm_scan: C", DType::F32, rows, N);
-  if (!a.D.empty()) check_view(a.D, "ssm_scan: D", DType::F32, 1, I);
-  if (!a.z.empty()) check_view(a.z, "ssm_scan: z", DType::F32, rows, I);
-  check_view(a.state, "ssm_scan: state", DType::F32, Bt * I, N);
-  check_view(a.out, "ssm_scan: out", DType::F32, rows, I);
-  if (I == 0 || T == 0) return;
+  if (I == 0) return;
 
   const uint32_t wg = vb.elementwise_wg();
-  const Kernel& k = vb.pipelines().get("ssm_scan", 9, sizeof(SsmScanPush), {wg, uint32_t(N)});
+  const Kernel& k = vb.pipelines().get("ssm_scan", kBindings, sizeof(SsmScanPush), {wg, uint32_t(N)});
   Stream& s = vb.stream();
   const Tensor& D = a.D.empty() ? a.A : a.D;  // unused stand-ins keep every binding valid
   const Tensor& z = a.z.empty() ? a.u : a.z;
-  const BoundTensor bu = s.bind(a.u, 4, false), bd = s.bind(a.delta, 4, false),
-                    bA = s.bind(a.A, 4, false), bB = s.bind(a.B, 4, false),
-                    bC = s.bind(a.C, 4, false), bD = s.bind(D, 4, false), bz = s.bind(z, 4, false),
-                    bs = s.bind(a.state, 4, true), bo = s.bind(a.out, 4, true);
+  const BoundTensor bu = s.bind(a.u, 4), bd = s.bind(a.delta, 4),
+                    bA = s.bind(a.A, 4), bB = s.bind(a.B, 4),
+                    bC = s.bind(a.C, 4), bD = s.bind(D, 4), bz = s.bind(z, 4),
+                    bs = s.bind(a.state, 4), bo = s.bind(a.out, 4);
   const SsmScanPush p{u32(Bt, "batch"), u32(T, "seqlen"), u32(I, "channels"), u32(N, "state"),
                       bu.elem, u32(a.u.row_stride, "u stride"),
                       bd.elem, u32(a.delta.row_stride, "delta stride"),

@@ -59,7 +59,7 @@ Stream::~Stream() {
 
 // ---- binding -------------------------------------------------------------------------------
 
-BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes, bool write) {
+BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes) {
   DeviceBuffer& buf = device_buffer(t);
   const DeviceInfo& info = ctx_->info();
   const VkDeviceSize first = buf.base() + t.offset;
@@ -78,7 +78,7 @@ BoundTensor Stream::bind(const Tensor& t, size_t elem_bytes, bool write) {
            info.max_storage_buffer_range);
   cur_->keep.push_back(t.buf);
   BoundTensor b;
-  b.binding = {buf.vk_buffer(), aligned, range, write};
+  b.binding = {buf.vk_buffer(), aligned, range};
   b.elem = uint32_t((first - aligned) / elem_bytes);
   return b;
 }
@@ -203,16 +203,19 @@ void Stream::dispatch(const Kernel& k, std::span<const Binding> bindings, const 
   if (gx == 0 || gy == 0 || gz == 0) return;
   begin(*cur_);
 
-  std::vector<AccessRange> reads, writes;
-  for (const Binding& b : bindings) {
-    (b.write ? cur_->counts.bytes_written : cur_->counts.bytes_read) += double(b.range);
-    const AccessRange r{b.buffer, b.offset, b.offset + b.range, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
-                  VkAccessFlags(b.write ? VK_ACCESS_SHADER_WRITE_BIT : VK_ACCESS_SHADER_READ_BIT)};
-    (b.write ? writes : reads).push_back(r);
-    // A written binding is usually also read (in-place updates): order it as both.
-    if (b.write) reads.push_back({r.buffer, r.begin, r.end, r.stage, VK_ACCESS_SHADER_READ_BIT});
+  // Reads and writes as the shader declares them: a read-write binding is ordered as both,
+  // a writeonly one only as a write.
+  std::vector<AccessRange> read_ranges, write_ranges;
+  for (size_t i = 0; i < bindings.size(); ++i) {
+    const Binding& b = bindings[i];
+    const VkPipelineStageFlags stage = VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT;
+    (writes(k.access[i]) ? cur_->counts.bytes_written : cur_->counts.bytes_read) += double(b.range);
+    if (writes(k.access[i]))
+      write_ranges.push_back({b.buffer, b.offset, b.offset + b.range, stage, VK_ACCESS_SHADER_WRITE_BIT});
+    if (reads(k.access[i]))
+      read_ranges.push_back({b.buffer, b.offset, b.offset + b.range, stage, VK_ACCESS_SHADER_READ_BIT});
   }
-  order(reads, writes);
+  order(read_ranges, write_ranges);
 
   VkDescriptorSet set = allocate_set(k.set_layout.get());
   std::vector<VkDescriptorBufferInfo> infos(bindings.size());
@@ -277,7 +280,9 @@ void Stream::submit_and_wait(VkCommandBuffer cmd) {
   si.commandBufferCount = 1;
   si.pCommandBuffers = &cmd;
   const auto t0 = std::chrono::steady_clock::now();
-  VK_CHECK(vkQueueSubmit(ctx_->queue(), 1, &si, fence_.get()));
+  VkResult submitted = ctx_->injected(VulkanFault::device_lost);  // the fault hook
+  if (submitted == VK_SUCCESS) submitted = vkQueueSubmit(ctx_->queue(), 1, &si, fence_.get());
+  if (submitted != VK_SUCCESS) throw_vk_error(submitted, "vkQueueSubmit(...)", __FILE__, __LINE__);
   totals_counts_.submits++;
   totals_counts_.host_ns += ns_since(t0);
   VkFence fence = fence_.get();

@@ -26,11 +26,10 @@
 
 namespace kllens::vk {
 
-// One storage-buffer binding of a dispatch.
+// One storage-buffer binding of a dispatch (how it is accessed comes from the kernel).
 struct Binding {
   VkBuffer buffer = VK_NULL_HANDLE;
   VkDeviceSize offset = 0, range = 0;   // offset is a multiple of minStorageBufferOffsetAlignment
-  bool write = false;
 };
 
 // A tensor view bound for a kernel: the binding (at the aligned offset at or below the
@@ -88,8 +87,9 @@ class Stream {
 
   // Binds a view whose elements are elem_bytes wide. Keeps its buffer alive until the
   // recorded work completes. Throws if the bound range exceeds maxStorageBufferRange.
-  BoundTensor bind(const Tensor& t, size_t elem_bytes, bool write);
+  BoundTensor bind(const Tensor& t, size_t elem_bytes);
 
+  // bindings[i] is binding i of k; each is ordered by the access k's SPIR-V declares.
   void dispatch(const Kernel& k, std::span<const Binding> bindings, const void* push,
                 uint32_t gx, uint32_t gy, uint32_t gz, const char* label);
   // Buffer copies (staging), ordered against compute in both directions.

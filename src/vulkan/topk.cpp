@@ -9,6 +9,14 @@ namespace kllens::vk {
 
 using shader::TopkPush;
 
+namespace {
+// The bindings of shaders/topk.comp as this launcher uses them (checked against the
+// SPIR-V when the pipeline is made).
+constexpr BindingUse kBindings[] = {{TOPK_BINDING_LOGITS, Access::read},
+                                    {TOPK_BINDING_VALUES, Access::write},
+                                    {TOPK_BINDING_INDICES, Access::write}};
+}  // namespace
+
 void topk(VulkanBackend& vb, const Tensor& logits, const Tensor& values, const Tensor& indices) {
   const int64_t n = logits.rows(), V = logits.cols(), k = values.cols();
   check_view(logits, "topk: logits", DType::F32, n, V);
@@ -21,21 +29,15 @@ void topk(VulkanBackend& vb, const Tensor& logits, const Tensor& values, const T
            "topk: indices must be a contiguous I32 [{}, {}] tensor", n, k);
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
-  const Kernel& kern = vb.pipelines().get("topk", 3, sizeof(TopkPush), {wg}, vb.reduction_subgroup());
+  const Kernel& kern = vb.pipelines().get("topk", kBindings, sizeof(TopkPush), {wg}, vb.reduction_subgroup());
   const int64_t max_rows = vb.info().max_group_count[0];
   const Tensor vflat = values.reshape({n * k}), iflat = indices.reshape({n * k});
-  auto rows_of = [&](const Tensor& flat, int64_t r0, int64_t nr) {
-    Tensor t = flat;
-    t.offset += size_t(r0 * k) * 4;
-    t.shape = {nr * k};
-    t.row_stride = nr * k;
-    return t;
-  };
+  auto rows_of = [&](const Tensor& flat, int64_t r0, int64_t nr) { return flat.slice_elems(r0 * k, nr * k); };
   for (int64_t r0 = 0; r0 < n; r0 += max_rows) {
     const int64_t nr = std::min(max_rows, n - r0);
-    const BoundTensor bx = vb.stream().bind(logits.slice_rows(r0, nr), 4, false),
-                      bv = vb.stream().bind(rows_of(vflat, r0, nr), 4, true),
-                      bi = vb.stream().bind(rows_of(iflat, r0, nr), 4, true);
+    const BoundTensor bx = vb.stream().bind(logits.slice_rows(r0, nr), 4),
+                      bv = vb.stream().bind(rows_of(vflat, r0, nr), 4),
+                      bi = vb.stream().bind(rows_of(iflat, r0, nr), 4);
     const TopkPush p{u32(V, "V"), u32(k, "k"), bx.elem, u32(logits.row_stride, "logits stride"),
                      bv.elem, bi.elem};
     const Binding bind[] = {bx.binding, bv.binding, bi.binding};

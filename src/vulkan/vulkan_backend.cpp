@@ -104,6 +104,7 @@ VulkanBackend::VulkanBackend(const VulkanOptions& options)
   // $KLLENS_VULKAN_SUBGROUP_REDUCE=0 keeps GEMV on the shared-memory tree (for comparison).
   const char* sr = std::getenv("KLLENS_VULKAN_SUBGROUP_REDUCE");
   subgroup_reduce_ = info().subgroup_arithmetic && !(sr && std::strcmp(sr, "0") == 0);
+  if (options.fault != VulkanFault::none) ctx_->inject_fault(options.fault, options.fault_after);
   ctx_->check_validation("device creation");
 }
 
@@ -276,7 +277,20 @@ uint32_t u32(int64_t v, const char* what) {
 namespace kllens {
 
 std::unique_ptr<Backend> make_vulkan_backend(const VulkanOptions& options) {
-  return std::make_unique<vk::VulkanBackend>(options);
+  VulkanOptions o = options;
+  // $KLLENS_VULKAN_FAULT=oom[:N] | lost[:N]: the fault hook, mapped here, at the edge.
+  if (const char* v = std::getenv("KLLENS_VULKAN_FAULT"); v && *v && o.fault == VulkanFault::none) {
+    const std::string s(v), kind = s.substr(0, s.find(':'));
+    KL_CHECK(kind == "oom" || kind == "lost", "KLLENS_VULKAN_FAULT={}: expected oom[:N] or lost[:N]", s);
+    o.fault = kind == "oom" ? VulkanFault::out_of_device_memory : VulkanFault::device_lost;
+    if (s.size() > kind.size()) {
+      const std::string n = s.substr(kind.size() + 1);
+      KL_CHECK(!n.empty() && n.size() <= 9 && n.find_first_not_of("0123456789") == std::string::npos,
+               "KLLENS_VULKAN_FAULT={}: N must be a count", s);
+      o.fault_after = std::stoi(n);
+    }
+  }
+  return std::make_unique<vk::VulkanBackend>(o);
 }
 
 std::unique_ptr<Backend> make_vulkan_backend(int device_index) {

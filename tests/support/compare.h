@@ -1,5 +1,7 @@
 // Comparisons that explain themselves: NMSE, max-abs and max-rel, non-finite values
-// flagged, and the first mismatches printed with their multi-dimensional index.
+// flagged, the first element over the bound and the worst ones printed with their
+// multi-dimensional index. The arithmetic is check::compare, the one comparison of every
+// kernel test and of `kllens check-kernels`.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,19 +10,15 @@
 #include <string>
 #include <vector>
 
+#include "kllens/check.h"
 #include "kllens/tensor.h"
 
 namespace kllens::test {
 
-struct Comparison {
-  double nmse = 0;           // Σ(a−b)² / Σa², a = reference
-  double max_abs = 0;
-  double max_rel = 0;
-  int64_t nonfinite = 0;     // positions where exactly one side is non-finite, or they differ
-  std::string worst;         // the first few worst positions, "[i,j] ref=… got=…"
-};
+using check::Comparison;
 
-Comparison compare(const float* ref, const float* got, const Shape& shape);
+// check::compare of two F32 arrays of `shape`; elements over `nmse_max` as it defines them.
+Comparison compare(const float* ref, const float* got, const Shape& shape, double nmse_max = 0);
 
 // gtest assertion: NMSE ≤ nmse_max, max |a−b| ≤ abs_max (if abs_max > 0), no
 // non-finite mismatch. The failure message carries the whole Comparison.

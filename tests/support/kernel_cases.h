@@ -1,6 +1,6 @@
 // Inputs for the CPU kernel tests: random tensors in each op's real domain with fixed
-// seeds, strided (column-slice) layouts, stored weights of every type, and a switch
-// that runs the production dispatch on the scalar tier.
+// seeds, strided (column-slice) layouts and stored weights of every type. The scalar
+// tier runs through the production dispatch on make_cpu_backend(CpuTier::reference).
 //
 // A "strided" tensor here is a column slice [rows, cols] out of a wider [rows, cols + pad]
 // allocation, starting at column pad / 2, so kernels see row_stride ≠ cols and an
@@ -27,14 +27,5 @@ std::vector<float> to_host(Backend& be, const Tensor& t);
 // random codes with scales chosen so that |value| ≤ 1), with Weight::scale for Q8_C/Q4_C.
 Weight random_weight(Backend& be, std::mt19937& rng, DType type, int64_t N, int64_t K,
                      bool bias);
-
-// While alive, every kernel dispatcher runs its scalar reference tier.
-class ScalarTier {
- public:
-  ScalarTier();
-  ~ScalarTier();
-  ScalarTier(const ScalarTier&) = delete;
-  ScalarTier& operator=(const ScalarTier&) = delete;
-};
 
 }  // namespace kllens::test

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <random>
 #include <string>
 
+#include "kllens/check.h"
 #include "kllens/error.h"
 #include "kllens/vulkan.h"
 #include "support/compare.h"
@@ -34,32 +34,12 @@ Backend* vulkan() {
 }
 
 Backend& cpu() {
-  static std::unique_ptr<Backend> b = make_cpu_backend();
+  static std::unique_ptr<Backend> b = make_cpu_backend(best_cpu_tier());
   return *b;
 }
 
 std::vector<float> randu(size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = d(rng);
-  return v;
-}
-
-std::vector<uint8_t> encode(DType t, const std::vector<float>& v) {
-  std::vector<uint8_t> out(v.size() * dtype_size(t));
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (t == DType::F32) {
-      std::memcpy(&out[i * 4], &v[i], 4);
-    } else if (t == DType::I32) {
-      const int32_t x = int32_t(v[i]);
-      std::memcpy(&out[i * 4], &x, 4);
-    } else {
-      const uint16_t h = t == DType::F16 ? f32_to_f16(v[i]) : f32_to_bf16(v[i]);
-      std::memcpy(&out[i * 2], &h, 2);
-    }
-  }
-  return out;
+  return check::uniform(int64_t(n), seed, lo, hi);
 }
 
 Pair make_pair(DType t, const Shape& shape, const std::vector<float>& values, int64_t pad,
@@ -76,7 +56,7 @@ Pair make_pair(DType t, const Shape& shape, const std::vector<float>& values, in
       for (int64_t k = 0; k < cols; ++k)
         full[size_t(r * (cols + pad) + lead + k)] = values[size_t(r * cols + k)];
   }
-  const std::vector<uint8_t> bytes = encode(t, full);
+  const std::vector<uint8_t> bytes = check::encode(t, full);
   p.cp = cpu().alloc(t, ps);
   p.vp = vulkan()->alloc(t, ps);
   cpu().upload(p.cp, bytes.data());

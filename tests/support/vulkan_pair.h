@@ -26,9 +26,8 @@ Backend& cpu();
     if (!::kllens::test::vulkan()) GTEST_SKIP() << "no Vulkan driver installed at all"; \
   } while (0)
 
+// check::uniform (the kernel tests' one random generator).
 std::vector<float> randu(size_t n, uint32_t seed, float lo = -1.f, float hi = 1.f);
-// Values in dtype t's bytes (F32, F16, BF16, or I32 from integral floats).
-std::vector<uint8_t> encode(DType t, const std::vector<float>& v);
 
 // The same [rows, cols] view on the CPU (c) and Vulkan (v) backends. With pad > 0 it is a
 // column slice at column `lead` of a [rows, cols + pad] parent whose other columns are
