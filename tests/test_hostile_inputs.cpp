@@ -121,7 +121,7 @@ const std::string kLogits = " --ids 1,2,3 --out ";
 
 // One case: builds its inputs in `dir` and returns the command line; `out` (if not
 // empty) must not exist afterwards; `needles` must all appear in the one error line.
-struct Run {
+struct Command {
   std::string args;
   std::string out;
   std::string env;  // "NAME=value" set for this run only, or empty
@@ -130,7 +130,7 @@ struct Run {
 struct Case {
   const char* name;
   const char* cls;  // crash, accepted, alloc, message, option
-  std::function<Run(const std::string& dir)> make;
+  std::function<Command(const std::string& dir)> make;
   std::vector<std::string> needles;
 };
 
@@ -143,13 +143,13 @@ std::vector<Case> cases() {
        [](const std::string& d) {
          const std::string m = tiny(d);
          write_bytes(m + "/model.safetensors", safetensors_bytes(nested(100000), ""));
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors", "nested deeper than 256"}},
       {"DeepConfigJson", "crash",
        [](const std::string& d) {
          const std::string m = model_with_config_text(d, "{\"a\": " + nested(100000) + "}");
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "nested deeper"}},
       {"DeepIndexJson", "crash",
@@ -157,13 +157,13 @@ std::vector<Case> cases() {
          const std::string m = tiny(d);
          fs::remove(m + "/model.safetensors");
          write_bytes(m + "/model.safetensors.index.json", "{\"weight_map\": " + nested(100000) + "}");
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors.index.json", "nested deeper"}},
       {"DeepIdsFile", "crash",
        [](const std::string& d) {
          write_bytes(d + "/ids.json", nested(100000));
-         return Run{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.json --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.json --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"ids.json", "nested deeper"}},
@@ -172,14 +172,14 @@ std::vector<Case> cases() {
          const std::string m = tiny(d);
          write_bytes(m + "/tokenizer.json", "{\"model\": " + nested(100000) + "}");
          write_bytes(d + "/t.txt", "hello");
-         return Run{"tokenize " + m + " --text " + d + "/t.txt", ""};
+         return Command{"tokenize " + m + " --text " + d + "/t.txt", ""};
        },
        {"tokenizer.json", "nested deeper"}},
       {"DeepPlanJson", "crash",
        [](const std::string& d) {
          write_bytes(d + "/plan.json", "{\"layers\": " + nested(100000) + "}");
          write_bytes(d + "/t.txt", "hello world");
-         return Run{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d +
+         return Command{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d +
                         "/t.txt --json " + d + "/e.json",
                     d + "/e.json"};
        },
@@ -187,21 +187,21 @@ std::vector<Case> cases() {
       {"DeepSensitivityJson", "crash",
        [](const std::string& d) {
          write_bytes(d + "/sensitivity.json", nested(100000));
-         return Run{"allocate " + d + " -o " + d + "/plan.json", d + "/plan.json"};
+         return Command{"allocate " + d + " -o " + d + "/plan.json", d + "/plan.json"};
        },
        {"sensitivity.json", "nested deeper"}},
       {"VocabIdInt32Max", "crash",
        [](const std::string& d) {
          const std::string m = model_with_tokenizer(d, [](json& t) { t["model"]["vocab"]["!"] = 2147483647; });
          write_bytes(d + "/t.txt", "hello!");
-         return Run{"tokenize " + m + " --text " + d + "/t.txt", ""};
+         return Command{"tokenize " + m + " --text " + d + "/t.txt", ""};
        },
        {"tokenizer.json", "2147483647"}},
       {"AddedTokenIdInt32Max", "crash",
        [](const std::string& d) {
          const std::string m = model_with_tokenizer(d, [](json& t) { t["added_tokens"][0]["id"] = 2147483647; });
          write_bytes(d + "/t.txt", "hello");
-         return Run{"tokenize " + m + " --text " + d + "/t.txt", ""};
+         return Command{"tokenize " + m + " --text " + d + "/t.txt", ""};
        },
        {"tokenizer.json", "added token"}},
 
@@ -215,14 +215,14 @@ std::vector<Case> cases() {
          const std::string shorter = le64(n - 1);
          bytes.replace(0, 8, shorter);
          write_bytes(m + "/model.safetensors", bytes);
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors", "unclaimed"}},
       {"UnclaimedTrailingBytes", "accepted",
        [](const std::string& d) {
          const std::string m = tiny(d);
          write_bytes(m + "/model.safetensors", read_file(m + "/model.safetensors") + "trailing");
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors", "unclaimed"}},
       {"DuplicateTensorName", "accepted",
@@ -234,14 +234,14 @@ std::vector<Case> cases() {
          // The same name once more at the front: nlohmann would keep the last silently.
          c.header = "{\"backbone.norm_f.weight\":" + entry + "," + c.header.substr(1);
          write_bytes(m + "/model.safetensors", safetensors_bytes(c.header, c.data));
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors", "backbone.norm_f.weight", "twice"}},
       {"AddedTokenIdAbove32Bits", "accepted",
        [](const std::string& d) {
          const std::string m = model_with_tokenizer(d, [](json& t) { t["added_tokens"][0]["id"] = 4294967296ll; });
          write_bytes(d + "/t.txt", "hello");
-         return Run{"tokenize " + m + " --text " + d + "/t.txt", ""};
+         return Command{"tokenize " + m + " --text " + d + "/t.txt", ""};
        },
        {"tokenizer.json", "4294967296"}},
       {"I64IdAbove32Bits", "accepted",
@@ -250,7 +250,7 @@ std::vector<Case> cases() {
          const std::string data(reinterpret_cast<const char*>(ids), sizeof ids);
          write_bytes(d + "/ids.safetensors",
                      safetensors_bytes(R"({"input_ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data));
-         return Run{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.safetensors --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.safetensors --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"ids.safetensors", "4294967296"}},
@@ -260,7 +260,7 @@ std::vector<Case> cases() {
          const std::string data(reinterpret_cast<const char*>(ids), sizeof ids);
          write_bytes(d + "/ids.safetensors",
                      safetensors_bytes(R"({"input_ids":{"dtype":"I64","shape":[2],"data_offsets":[0,16]}})", data));
-         return Run{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.safetensors --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.safetensors --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"ids.safetensors", "-3"}},
@@ -269,7 +269,7 @@ std::vector<Case> cases() {
          std::string text = read_file(fx("tiny-mamba") + "/config.json");
          text = "{\"num_hidden_layers\": 1," + text.substr(text.find('{') + 1);
          const std::string m = model_with_config_text(d, text);
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "num_hidden_layers", "twice"}},
 
@@ -277,13 +277,13 @@ std::vector<Case> cases() {
       {"AbsurdLayerCount", "alloc",
        [](const std::string& d) {
          const std::string m = model_with_config(d, [](json& c) { c["num_hidden_layers"] = 1000000000000ll; });
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "num_hidden_layers"}},
       {"AbsurdHymbaLayerCount", "alloc",
        [](const std::string& d) {
          const std::string m = model_with_config(d, [](json& c) { c["num_hidden_layers"] = 2000000000; }, "tiny-hymba");
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "num_hidden_layers", "limit"}},
       {"AbsurdKvReuseEvery", "alloc",
@@ -292,55 +292,56 @@ std::vector<Case> cases() {
            c.erase("kv_reuse_group");
            c["kv_reuse_every_i_layer"] = 2000000000;
          }, "tiny-hymba");
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "kv_reuse_every_i_layer"}},
       {"AbsurdVocabSize", "alloc",
        [](const std::string& d) {
          const std::string m = model_with_config(d, [](json& c) { c["vocab_size"] = 2000000000; });
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "vocab_size"}},
       {"VocabIdOneBillion", "alloc",
        [](const std::string& d) {
          const std::string m = model_with_tokenizer(d, [](json& t) { t["model"]["vocab"]["!"] = 1000000000; });
          write_bytes(d + "/t.txt", "hello!");
-         return Run{"tokenize " + m + " --text " + d + "/t.txt", ""};
+         return Command{"tokenize " + m + " --text " + d + "/t.txt", ""};
        },
        {"tokenizer.json", "1000000000"}},
       {"TextFromDevZero", "alloc",
-       [](const std::string&) { return Run{"perplexity " + fx("tiny-mamba") + " --text /dev/zero", ""}; },
+       [](const std::string&) { return Command{"perplexity " + fx("tiny-mamba") + " --text /dev/zero", ""}; },
        {"/dev/zero", "not a regular file"}},
       {"TextFromFifo", "alloc",
        [](const std::string& d) {
          ::mkfifo((d + "/fifo").c_str(), 0600);
-         return Run{"perplexity " + fx("tiny-mamba") + " --text " + d + "/fifo", ""};
+         return Command{"perplexity " + fx("tiny-mamba") + " --text " + d + "/fifo", ""};
        },
        {"fifo", "not a regular file"}},
       {"IdsFileIsAFolder", "alloc",
        [](const std::string& d) {
-         return Run{"logits " + fx("tiny-mamba") + " --ids-file " + d + " --out " + d + "/x.safetensors",
+         fs::create_directories(d + "/ids");
+         return Command{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"not a regular file"}},
       {"BenchPromptOneBillion", "alloc",
-       [](const std::string&) { return Run{"bench " + fx("tiny-mamba") + " --prompt 1000000000", ""}; },
+       [](const std::string&) { return Command{"bench " + fx("tiny-mamba") + " --prompt 1000000000", ""}; },
        {"--prompt"}},
       {"AllocatePointsOneBillion", "alloc",
        [](const std::string& d) {
          write_bytes(d + "/sensitivity.json", sensitivity_report().dump());
-         return Run{"allocate " + d + " --points 1000000000 -o " + d + "/plan.json", d + "/plan.json"};
+         return Command{"allocate " + d + " --points 1000000000 -o " + d + "/plan.json", d + "/plan.json"};
        },
        {"--points"}},
       {"GenerateOneBillionTokens", "alloc",
-       [](const std::string&) { return Run{"generate " + fx("tiny-mamba") + " --prompt hi -n 1000000000", ""}; },
+       [](const std::string&) { return Command{"generate " + fx("tiny-mamba") + " --prompt hi -n 1000000000", ""}; },
        {"-n"}},
 
       // -- messages that named no file, or were a library's raw text -------------------
       {"NumberOutOfRangeInConfig", "message",
        [](const std::string& d) {
          const std::string m = model_with_config_text(d, R"({"model_type": "mamba", "layer_norm_epsilon": 1e400})");
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "1e400"}},
       {"NumberOutOfRangeInHeader", "message",
@@ -348,7 +349,7 @@ std::vector<Case> cases() {
          const std::string m = tiny(d);
          write_bytes(m + "/model.safetensors",
                      safetensors_bytes(R"({"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", "abcd"));
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors", "1e400"}},
       {"NumberOutOfRangeInTokenizer", "message",
@@ -358,21 +359,21 @@ std::vector<Case> cases() {
          t.insert(t.find('{') + 1, "\"x\": -1e400,");
          write_bytes(m + "/tokenizer.json", t);
          write_bytes(d + "/t.txt", "hello");
-         return Run{"tokenize " + m + " --text " + d + "/t.txt", ""};
+         return Command{"tokenize " + m + " --text " + d + "/t.txt", ""};
        },
        {"tokenizer.json", "1e400"}},
       {"NumberOutOfRangeInPlan", "message",
        [](const std::string& d) {
          write_bytes(d + "/plan.json", R"({"name": "p", "predicted_kl": 1e999})");
          write_bytes(d + "/t.txt", "hello world");
-         return Run{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d + "/t.txt", ""};
+         return Command{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d + "/t.txt", ""};
        },
        {"plan.json", "1e999"}},
       {"TruncatedSweepState", "message",
        [](const std::string& d) {
          fs::create_directories(d + "/sweep/probes");
          write_bytes(d + "/sweep/probes/sweep.json", "{\"fingerprint\": \"model=");
-         return Run{"sensitivity " + fx("tiny-mamba") + " --calib-ids " + fx("tiny-mamba") +
+         return Command{"sensitivity " + fx("tiny-mamba") + " --calib-ids " + fx("tiny-mamba") +
                         "/reference.safetensors --resume -o " + d + "/sweep",
                     d + "/sweep/sensitivity.json"};
        },
@@ -381,7 +382,7 @@ std::vector<Case> cases() {
        [](const std::string& d) {
          fs::create_directories(d + "/sweep/probes");
          write_bytes(d + "/sweep/probes/sweep.json", "[1, 2]");
-         return Run{"sensitivity " + fx("tiny-mamba") + " --calib-ids " + fx("tiny-mamba") +
+         return Command{"sensitivity " + fx("tiny-mamba") + " --calib-ids " + fx("tiny-mamba") +
                         "/reference.safetensors --resume -o " + d + "/sweep",
                     d + "/sweep/sensitivity.json"};
        },
@@ -392,7 +393,7 @@ std::vector<Case> cases() {
          p["layers"]["backbone.layers.0.mixer.in_proj"]["shape"] = {8};
          write_bytes(d + "/plan.json", p.dump());
          write_bytes(d + "/t.txt", "hello world");
-         return Run{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d + "/t.txt", ""};
+         return Command{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d + "/t.txt", ""};
        },
        {"plan.json", "shape"}},
       {"PlanWithWrongTypes", "message",
@@ -401,21 +402,21 @@ std::vector<Case> cases() {
          p["other_params"] = "many";
          write_bytes(d + "/plan.json", p.dump());
          write_bytes(d + "/t.txt", "hello world");
-         return Run{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d + "/t.txt", ""};
+         return Command{"evaluate " + fx("tiny-mamba") + " --plan " + d + "/plan.json --text " + d + "/t.txt", ""};
        },
        {"plan.json", "other_params"}},
       {"ZeroLengthIdsTensor", "message",
        [](const std::string& d) {
          write_bytes(d + "/ids.safetensors",
                      safetensors_bytes(R"({"input_ids":{"dtype":"I32","shape":[0],"data_offsets":[0,0]}})", ""));
-         return Run{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.safetensors --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.safetensors --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"ids.safetensors", "input_ids"}},
       {"SensitivityJsonIsAnArray", "message",
        [](const std::string& d) {
          write_bytes(d + "/sensitivity.json", "[1, 2, 3]");
-         return Run{"allocate " + d + " -o " + d + "/plan.json", d + "/plan.json"};
+         return Command{"allocate " + d + " -o " + d + "/plan.json", d + "/plan.json"};
        },
        {"sensitivity.json", "object"}},
       {"SensitivityJsonWrongBits", "message",
@@ -423,7 +424,7 @@ std::vector<Case> cases() {
          json r = sensitivity_report();
          r["bits"] = {3};
          write_bytes(d + "/sensitivity.json", r.dump());
-         return Run{"allocate " + d + " -o " + d + "/plan.json", d + "/plan.json"};
+         return Command{"allocate " + d + " -o " + d + "/plan.json", d + "/plan.json"};
        },
        {"sensitivity.json", "bits"}},
       {"TokenizerJsonIsAnArray", "message",
@@ -431,20 +432,20 @@ std::vector<Case> cases() {
          const std::string m = tiny(d);
          write_bytes(m + "/tokenizer.json", "[]");
          write_bytes(d + "/t.txt", "hello");
-         return Run{"tokenize " + m + " --text " + d + "/t.txt", ""};
+         return Command{"tokenize " + m + " --text " + d + "/t.txt", ""};
        },
        {"tokenizer.json", "object"}},
       {"IdsJsonFloatId", "message",
        [](const std::string& d) {
          write_bytes(d + "/ids.json", "[1, 2.5, 3]");
-         return Run{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.json --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.json --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"ids.json", "2.5"}},
       {"IdsJsonHugeId", "message",
        [](const std::string& d) {
          write_bytes(d + "/ids.json", "[1, 1099511627776]");
-         return Run{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.json --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids-file " + d + "/ids.json --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"ids.json", "1099511627776"}},
@@ -454,20 +455,20 @@ std::vector<Case> cases() {
          const std::string name(100000, 'n');
          write_bytes(m + "/model.safetensors",
                      safetensors_bytes("{\"" + name + "\":{\"dtype\":\"F99\",\"shape\":[1],\"data_offsets\":[0,4]}}", "abcd"));
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors", "nnn...", "F99"}},
       {"LongStringTokenIsCut", "message",
        [](const std::string& d) {
          const std::string m = model_with_config_text(d, "{\"model_type\": \"" + std::string(200000, 'x') + "\"}");
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"config.json", "xxx"}},
       {"EditedHeaderMetadataType", "message",
        [](const std::string& d) {
          const std::string m = tiny(d);
          write_bytes(m + "/model.safetensors", safetensors_bytes(R"({"__metadata__": {"format": 7}})", ""));
-         return Run{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + m + kLogits + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"model.safetensors", "__metadata__"}},
 
@@ -475,92 +476,92 @@ std::vector<Case> cases() {
       {"OutEqualsTheWeights", "option",
        [](const std::string& d) {
          const std::string m = tiny(d);
-         return Run{"logits " + m + kLogits + m + "/model.safetensors", ""};
+         return Command{"logits " + m + kLogits + m + "/model.safetensors", ""};
        },
        {"--out", "input"}},
       {"OutInsideTheModelFolder", "option",
        [](const std::string& d) {
          const std::string m = tiny(d);
-         return Run{"logits " + m + kLogits + m + "/logits.safetensors", m + "/logits.safetensors"};
+         return Command{"logits " + m + kLogits + m + "/logits.safetensors", m + "/logits.safetensors"};
        },
        {"--out", "inside the input folder"}},
       {"SweepOutIsTheModelFolder", "option",
        [](const std::string& d) {
          const std::string m = tiny(d);
-         return Run{"sensitivity " + m + " --calib-ids " + fx("tiny-mamba") + "/reference.safetensors -o " + m,
+         return Command{"sensitivity " + m + " --calib-ids " + fx("tiny-mamba") + "/reference.safetensors -o " + m,
                     m + "/sensitivity.json"};
        },
        {"--out"}},
       {"PlanOutIsTheReport", "option",
        [](const std::string& d) {
          write_bytes(d + "/sensitivity.json", sensitivity_report().dump());
-         return Run{"allocate " + d + " -o " + d + "/sensitivity.json", ""};
+         return Command{"allocate " + d + " -o " + d + "/sensitivity.json", ""};
        },
        {"--out", "sensitivity.json"}},
       {"CtxZeroIsOneLine", "option",
        [](const std::string& d) {
          write_bytes(d + "/t.txt", "hello");
-         return Run{"perplexity " + fx("tiny-mamba") + " --text " + d + "/t.txt --ctx 0", ""};
+         return Command{"perplexity " + fx("tiny-mamba") + " --text " + d + "/t.txt --ctx 0", ""};
        },
        {"--ctx"}},
       {"CtxNotANumber", "option",
        [](const std::string& d) {
          write_bytes(d + "/t.txt", "hello");
-         return Run{"perplexity " + fx("tiny-mamba") + " --text " + d + "/t.txt --ctx many", ""};
+         return Command{"perplexity " + fx("tiny-mamba") + " --text " + d + "/t.txt --ctx many", ""};
        },
        {"--ctx", "many"}},
       {"UnknownOption", "option",
-       [](const std::string&) { return Run{"info " + fx("tiny-mamba") + " --frobnicate", ""}; },
+       [](const std::string&) { return Command{"info " + fx("tiny-mamba") + " --frobnicate", ""}; },
        {"--frobnicate"}},
       {"MissingRequiredOption", "option",
-       [](const std::string&) { return Run{"logits " + fx("tiny-mamba") + " --ids 1", ""}; },
+       [](const std::string&) { return Command{"logits " + fx("tiny-mamba") + " --ids 1", ""}; },
        {"--out"}},
       {"TemperatureNan", "option",
-       [](const std::string&) { return Run{"generate " + fx("tiny-mamba") + " --prompt hi --temperature nan", ""}; },
+       [](const std::string&) { return Command{"generate " + fx("tiny-mamba") + " --prompt hi --temperature nan", ""}; },
        {"--temperature", "nan"}},
       {"TemperatureInf", "option",
-       [](const std::string&) { return Run{"generate " + fx("tiny-mamba") + " --prompt hi --temperature inf", ""}; },
+       [](const std::string&) { return Command{"generate " + fx("tiny-mamba") + " --prompt hi --temperature inf", ""}; },
        {"--temperature", "inf"}},
       {"TopPNan", "option",
-       [](const std::string&) { return Run{"generate " + fx("tiny-mamba") + " --prompt hi --top-p nan", ""}; },
+       [](const std::string&) { return Command{"generate " + fx("tiny-mamba") + " --prompt hi --top-p nan", ""}; },
        {"--top-p"}},
       {"GammaNan", "option",
        [](const std::string& d) {
          write_bytes(d + "/sensitivity.json", sensitivity_report().dump());
-         return Run{"allocate " + d + " --method greedy --gamma nan -o " + d + "/plan.json", d + "/plan.json"};
+         return Command{"allocate " + d + " --method greedy --gamma nan -o " + d + "/plan.json", d + "/plan.json"};
        },
        {"--gamma"}},
       {"IdsEmptyElement", "option",
        [](const std::string& d) {
-         return Run{"logits " + fx("tiny-mamba") + " --ids 1,,2 --out " + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + fx("tiny-mamba") + " --ids 1,,2 --out " + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"--ids", "empty element"}},
       {"IdsTrailingComma", "option",
        [](const std::string& d) {
-         return Run{"logits " + fx("tiny-mamba") + " --ids 1,2, --out " + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + fx("tiny-mamba") + " --ids 1,2, --out " + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"--ids", "empty element"}},
       {"IdsNotANumber", "option",
        [](const std::string& d) {
-         return Run{"logits " + fx("tiny-mamba") + " --ids 1,x2 --out " + d + "/x.safetensors", d + "/x.safetensors"};
+         return Command{"logits " + fx("tiny-mamba") + " --ids 1,x2 --out " + d + "/x.safetensors", d + "/x.safetensors"};
        },
        {"--ids", "x2"}},
       {"DeviceNegative", "option",
        [](const std::string& d) {
-         return Run{"logits " + fx("tiny-mamba") + " --ids 1 --backend vulkan --device -5 --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids 1 --backend vulkan --device -5 --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"--device"}},
 #ifdef KLLENS_HAVE_VULKAN
       {"DeviceEnvMalformed", "option",
        [](const std::string& d) {
-         return Run{"logits " + fx("tiny-mamba") + " --ids 1 --backend vulkan --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids 1 --backend vulkan --out " + d + "/x.safetensors",
                     d + "/x.safetensors", "KLLENS_VULKAN_DEVICE=abc"};
        },
        {"KLLENS_VULKAN_DEVICE", "abc"}},
       {"DeviceOutOfRange", "option",
        [](const std::string& d) {
-         return Run{"logits " + fx("tiny-mamba") + " --ids 1 --backend vulkan --device 999 --out " + d + "/x.safetensors",
+         return Command{"logits " + fx("tiny-mamba") + " --ids 1 --backend vulkan --device 999 --out " + d + "/x.safetensors",
                     d + "/x.safetensors"};
        },
        {"--device", "999"}},
@@ -573,7 +574,7 @@ class HostileInput : public ::testing::TestWithParam<Case> {};
 TEST_P(HostileInput, RefusedInOneLine) {
   const Case& c = GetParam();
   const std::string dir = scratch_dir();
-  const Run run = c.make(dir);
+  const Command run = c.make(dir);
   std::string env_name;
   if (!run.env.empty()) {
     const size_t eq = run.env.find('=');

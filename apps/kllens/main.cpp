@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <new>
+#include <string>
 
 #include "common.h"
 #include "kllens/error.h"
@@ -45,7 +46,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "kllens: out of memory (please report the command that did this)\n");
     return 1;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "kllens: %s\n", cli::one_line(e.what()).c_str());
+    // A last bound on the line: every message already quotes only excerpts of input.
+    std::string line = cli::one_line(e.what());
+    if (line.size() > 2000) line = line.substr(0, 2000) + "...";
+    std::fprintf(stderr, "kllens: %s\n", line.c_str());
     return 1;
   }
   return 0;

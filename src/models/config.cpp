@@ -255,7 +255,7 @@ void parse_mamba_ssm(const Keys& k, ModelConfig& c) {
     s.require("D_has_hdim", false, false);
     s.require("d_ssm", nullptr, nullptr);
   } else {
-    s.fail_key("layer", fmt::format("is \"{}\"; expected \"Mamba1\" or \"Mamba2\"", layer));
+    s.fail_key("layer", fmt::format("is \"{}\"; expected \"Mamba1\" or \"Mamba2\"", excerpt(layer)));
   }
   c.model_type = std::string(arch_name(c.arch));
 }
@@ -296,15 +296,15 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
   if (c.rope_type == "default") c.rope_type = "";
   if (c.rope_type != "" && c.rope_type != "ntk")
     k.fail_key("rope_type", fmt::format("is \"{}\"; kllens supports null, \"default\" and \"ntk\"",
-                                        c.rope_type));
+                                        excerpt(c.rope_type)));
   c.mlp_act = k.str("mlp_hidden_act", "silu");
   if (c.mlp_act != "silu" && c.mlp_act != "relu2")
     k.fail_key("mlp_hidden_act",
-               fmt::format("is \"{}\"; expected \"silu\" or \"relu2\"", c.mlp_act));
+               fmt::format("is \"{}\"; expected \"silu\" or \"relu2\"", excerpt(c.mlp_act)));
   require_silu(k, "hidden_act");
   k.require("memory_tokens_interspersed_every", 0, 0);
   if (const std::string kq_norm = k.str("kq_norm", "none"); kq_norm != "none")
-    k.fail_key("kq_norm", fmt::format("is \"{}\"; kllens supports only \"none\"", kq_norm));
+    k.fail_key("kq_norm", fmt::format("is \"{}\"; kllens supports only \"none\"", excerpt(kq_norm)));
 
   const int64_t H = c.hidden_size, nh = c.num_attention_heads, nkv = c.num_kv_heads;
   if (nh <= 0 || nkv <= 0 || nh % nkv != 0)
@@ -481,7 +481,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& path) {
     else if (mt == "hymba")
       arch = Arch::Hymba;
     else
-      fail("{}: unknown model_type \"{}\" (expected mamba, mamba2 or hymba)", path, mt);
+      fail("{}: unknown model_type \"{}\" (expected mamba, mamba2 or hymba)", path, excerpt(mt));
   } else {
     arch = arch_from_architectures(k);
   }
