@@ -173,14 +173,17 @@ void SafetensorsFile::parse_header(size_t header_len) {
   std::sort(order.begin(), order.end(),
             [](const TensorInfo* a, const TensorInfo* b) { return a->data < b->data; });
   uint64_t covered = 0;  // data bytes [0, covered) are claimed
+  const TensorInfo* prev = nullptr;
   for (const TensorInfo* t : order) {
     const uint64_t begin = uint64_t(t->data - data);
     if (begin < covered)
-      fail("{}: tensor '{}' overlaps the tensor before it in the data section", path_, t->name);
+      fail("{}: tensors '{}' and '{}' overlap in the data section", path_, excerpt(prev->name),
+           excerpt(t->name));
     if (begin > covered)
       fail("{}: tensor '{}' starts at data byte {}, leaving bytes {}..{} unclaimed (header "
-           "length wrong?)", path_, t->name, begin, covered, begin - 1);
+           "length wrong?)", path_, excerpt(t->name), begin, covered, begin - 1);
     covered = begin + t->bytes;
+    prev = t;
   }
   if (covered != data_bytes)
     fail("{}: the tensors cover {} of the {} data bytes; the rest is unclaimed", path_, covered,
