@@ -307,7 +307,7 @@ TEST(SafetensorsRefuses, MalformedHeaderJson) {
   const TestDir tmp;
   const std::string& dir = tmp.path;
   const std::string path = write_raw(dir, "{\"w\": {\"dtype\": \"F32\",", 0);
-  EXPECT_TRUE(mentions(open_error(path), {path, "malformed header JSON"}));
+  EXPECT_TRUE(mentions(open_error(path), {path, "malformed JSON"}));
 }
 
 TEST(SafetensorsRefuses, HeaderNotObject) {

@@ -42,7 +42,8 @@ void register_allocate(CLI::App& app) {
   cmd->add_option("-o,--out", a->out, "Plan file")->required();
   cmd->add_option("--metric", a->metric, "Metric the probes are sorted / summed by")->capture_default_str()
       ->check(CLI::IsMember({"kl_teacher_to_student", "kl_student_to_teacher", "mse", "delta_cross_entropy"}));
-  cmd->add_option("--points", a->points, "cutoffs: number of cut points")->capture_default_str()->check(CLI::PositiveNumber);
+  // The paper uses 10; a plan per point is built, so the count is bounded.
+  cmd->add_option("--points", a->points, "cutoffs: number of cut points")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--cut", a->cut, "cutoffs: which plan p01..pN to write (default N)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--gamma", a->gamma, "greedy: perplexity budget factor")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--model", a->model, "greedy: the model folder the sweep ran on");
@@ -53,6 +54,7 @@ void register_allocate(CLI::App& app) {
   cmd->add_option("--bits-per-weight", a->bpw, "budget: average bits per linear weight");
   a->backend.add_to(cmd);
   cmd->callback([a] {
+    refuse_output_over_inputs("--out", a->out, {a->dir + "/sensitivity.json", a->model, a->ppl_text});
     const SensitivityReport r = SensitivityReport::load(a->dir);
     Plan chosen;
     std::vector<Plan> candidates;

@@ -114,8 +114,10 @@ void register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand("bench", "Prefill and decode tokens/s against the memory roofline");
   cmd->add_option("MODEL", a->model, "Hugging Face model folder")->required();
-  cmd->add_option("--prompt", a->prompt, "Prefill length")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--gen", a->gen, "Decode steps")->capture_default_str()->check(CLI::PositiveNumber);
+  // Bounded before anything is sized from them: a prefill of 64 k tokens is already far
+  // beyond what a benchmark needs.
+  cmd->add_option("--prompt", a->prompt, "Prefill length")->capture_default_str()->check(CLI::Range(1, 1 << 16));
+  cmd->add_option("--gen", a->gen, "Decode steps")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--reps", a->reps, "Repetitions (best is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--no-replay", a->no_replay, "Run every decode step directly instead of replaying a recorded one");
   a->backend.add_to(cmd);

@@ -25,6 +25,7 @@ void register_evaluate(CLI::App& app) {
   cmd->add_option("--json", a->json, "Also write the results as JSON");
   a->backend.add_to(cmd);
   cmd->callback([a] {
+    refuse_output_over_inputs("--json", a->json, {a->model, a->plan, a->text});
     const Plan plan = Plan::load(a->plan);
     auto be = a->backend.make();
     auto model = Model::load(a->model, *be);

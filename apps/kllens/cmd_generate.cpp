@@ -109,8 +109,8 @@ void register_generate(CLI::App& app) {
   auto* ids = cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt as comma-separated token ids");
   text->excludes(ids);
   cmd->add_flag("--print-ids", a->print_ids, "Print the generated token ids to stderr");
-  cmd->add_option("-n", a->n, "Tokens to generate")->capture_default_str()->check(CLI::NonNegativeNumber);
-  cmd->add_option("--ctx", a->ctx, "Context length: prompt plus generated tokens")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("-n", a->n, "Tokens to generate")->capture_default_str()->check(CLI::Range(0, 1 << 20));
+  cmd->add_option("--ctx", a->ctx, "Context length: prompt plus generated tokens")->capture_default_str()->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens (0 = all)")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--top-p", a->sampling.top_p, "Nucleus probability mass")->capture_default_str()->check(CLI::Range(0.0, 1.0));

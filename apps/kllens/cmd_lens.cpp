@@ -210,7 +210,7 @@ void register_lens(CLI::App& app) {
   cmd->add_option("--eval", a->eval, "Held-out text: probe perplexity and plan evaluation")->required();
   cmd->add_option("--eval-tokens", a->eval_tokens, "Use the first N eval tokens (0 = all)")->capture_default_str();
   cmd->add_option("--ctx", a->ctx, "Perplexity window")->capture_default_str()->check(CLI::Range(2, 1 << 20));
-  cmd->add_option("--points", a->points, "Cut-off points")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--points", a->points, "Cut-off points")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--gamma", a->gamma, "Greedy perplexity budget factor")->capture_default_str();
   cmd->add_option("--budget-bpw", a->budgets, "Size budgets in bits per linear weight")->capture_default_str();
   cmd->callback([a] { run_lens(*a); });

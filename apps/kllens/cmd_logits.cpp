@@ -18,6 +18,7 @@ struct LogitsArgs {
 };
 
 void run_logits(const LogitsArgs& a) {
+  refuse_output_over_inputs("--out", a.out, {a.model, a.ids_file});
   int64_t batch = 1;
   std::vector<int32_t> ids = a.ids_file.empty() ? parse_ids(a.ids, "--ids")
                                                  : read_ids_file(a.ids_file, batch);

@@ -68,7 +68,10 @@ void run_with_cpu_fallback(const BackendOption& option, const std::function<void
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 
-// A text file's bytes; throws "PATH: ..." if unreadable, and "PATH: empty text" if empty.
+// A text file's bytes; throws "PATH: ..." if unreadable, not a regular file (/dev/zero, a
+// FIFO), larger than kMaxTextBytes, or empty. 256 MiB is ~40x the Brown corpus and keeps
+// the encoded ids (4 bytes per token) within a few GiB.
+inline constexpr uint64_t kMaxTextBytes = 256ull << 20;
 std::string read_text(const std::string& path);
 
 // Token ids from "1,2,3" (commas or spaces).
@@ -76,6 +79,20 @@ std::vector<int32_t> parse_ids(const std::string& list, const std::string& what)
 // Token ids from a file: a JSON array ([..] or [[..],[..]]), a safetensors file with an
 // I32/I64 tensor `input_ids` ([T] or [B, T]), or plain text of integers. Sets batch.
 std::vector<int32_t> read_ids_file(const std::string& path, int64_t& batch);
+
+// ---- the edge: options and paths checked before any work --------------------------------
+
+// Adds a check to every floating-point option of every subcommand: NaN and ±inf are
+// refused (CLI11's Range passes NaN, so "--temperature nan" would act as greedy).
+void refuse_non_finite_numbers(CLI::App& app);
+
+// `s` on one line: newlines become "; ", runs of blank space one space.
+std::string one_line(std::string_view s);
+
+// Refuses to run when an output path is one of the inputs or lies inside an input folder
+// (a model folder): "--out: PATH is the input ..." (nothing is written).
+void refuse_output_over_inputs(const std::string& option, const std::string& out,
+                               const std::vector<std::string>& inputs);
 
 // Prints "\r<label> done/total" to stderr when stderr is a terminal, a line at the end.
 void progress(const char* label, int64_t done, int64_t total);

@@ -76,18 +76,9 @@ void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out) {
   a.backend.add_to(cmd);
 }
 
-namespace {
-
-uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
-  const auto* p = static_cast<const uint8_t*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  return h;
-}
-
-}  // namespace
-
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   if (a.calib.empty() == a.calib_ids.empty()) fail("give --calib FILE or --calib-ids FILE");
+  refuse_output_over_inputs("--out", a.out, {a.model, a.calib, a.calib_ids, a.ppl_text});
   auto model = Model::load(a.model, be);
   std::vector<int32_t> ids;
   int64_t windows = 0, T = a.seqlen;
@@ -121,12 +112,14 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
     if (a.ppl_tokens > 0 && int64_t(opt.ppl_tokens.size()) > a.ppl_tokens)
       opt.ppl_tokens.resize(size_t(a.ppl_tokens));
   }
-  uint64_t h = fnv1a(ids.data(), ids.size() * 4);
-  h = fnv1a(opt.ppl_tokens.data(), opt.ppl_tokens.size() * 4, h);
-  opt.fingerprint = fmt::format("model={} windows={} seqlen={} ids={:016x} bits={} group={} layers={} "
-                                "ppl_ctx={} vocab={}",
+  // Content hashes, not paths alone: weights changed in place or other calibration ids
+  // must not resume onto probes computed from the old ones.
+  const uint64_t h = ids_content_hash(opt.ppl_tokens, ids_content_hash(ids));
+  opt.fingerprint = fmt::format("model={} weights={:016x} windows={} seqlen={} ids={:016x} bits={} "
+                                "group={} layers={} ppl_ctx={} vocab={}",
                                 std::filesystem::absolute(a.model).lexically_normal().string(),
-                                windows, T, h, a.bits, a.group, a.layers, opt.ppl_tokens.empty() ? 0 : a.ppl_ctx,
+                                weights_content_hash(a.model), windows, T, h, a.bits, a.group,
+                                a.layers, opt.ppl_tokens.empty() ? 0 : a.ppl_ctx,
                                 model->config().vocab_size);
   std::filesystem::create_directories(a.out);
   ProgressBar bar("probes");

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <string_view>
@@ -40,7 +41,13 @@ class AtomicFile {
 
 void write_file_atomic(const std::string& path, std::string_view contents);
 
-// The whole file as bytes. Throws "PATH: cannot open: <strerror>" and read errors.
-std::string read_file(const std::string& path);
+// Reading refuses anything that is not a regular file (/dev/zero, a FIFO, a folder) and
+// anything larger than `max_bytes`, before it reserves memory. 1 GiB is far above any
+// calibration text or JSON file kllens reads (the Brown corpus is ~6 MB).
+inline constexpr uint64_t kMaxReadBytes = 1ull << 30;
+
+// The whole file as bytes. Throws "PATH: cannot open: <strerror>", "PATH: not a regular
+// file", "PATH: N bytes, more than the M-byte limit" and read errors.
+std::string read_file(const std::string& path, uint64_t max_bytes = kMaxReadBytes);
 
 }  // namespace kllens

@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -97,6 +98,18 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
 
 // Writes DIR/sensitivity.json and DIR/sensitivity.csv atomically.
 void write_sensitivity(const SensitivityReport& r, const std::string& dir);
+
+// ---- resume fingerprint (src/lens/fingerprint.cpp) --------------------------------------
+// xxHash (XXH3, 64 bits) of every tensor of a model folder (name, dtype, shape and bytes,
+// in name order): a weight changed in place changes the sweep's fingerprint.
+uint64_t weights_content_hash(const std::string& model_dir);
+// XXH3 of token ids (their int32 bytes), chained on `seed`.
+uint64_t ids_content_hash(const std::vector<int32_t>& ids, uint64_t seed = 0);
+// XXH3 of a string, as 16 hex digits (the probe files' own checksum).
+std::string checksum_hex(std::string_view bytes);
+// One saved probe (DIR/probes/<layer>@<bits>.json); refuses a malformed file and one whose
+// checksum does not match its contents (src/lens/sensitivity.cpp).
+Probe read_probe_file(const std::string& path);
 
 // `samples` windows of `seqlen` tokens chosen without overlap from `tokens` with `seed`
 // (in text order); fewer when the text is short (at least one; throws if not even one).

@@ -26,7 +26,7 @@ DType dtype_from_safetensors(std::string_view s) {
   if (s == "BF16") return DType::BF16;
   if (s == "I32") return DType::I32;
   if (s == "I64") return DType::I64;
-  fail("unsupported dtype \"{}\" (expected F32, F16, BF16, I32 or I64)", s);
+  fail("unsupported dtype \"{}{}\" (expected F32, F16, BF16, I32 or I64)", s.substr(0, 16), s.size() > 16 ? "..." : "");
 }
 
 bool dtype_is_quantized(DType t) {

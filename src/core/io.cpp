@@ -2,6 +2,7 @@
 #include "kllens/io.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -88,17 +89,38 @@ void write_file_atomic(const std::string& path, std::string_view contents) {
 
 // ---- reading ----------------------------------------------------------------------------
 
-std::string read_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) fail("{}: cannot open: {}", path, errno_str());
-  std::string out;
-  char buf[1 << 16];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  const bool bad = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (bad) fail("{}: read failed: {}", path, std::strerror(err));
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
+  if (fd < 0) fail("{}: cannot open: {}", path, errno_str());
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    fail("{}: cannot stat: {}", path, std::strerror(err));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("{}: not a regular file", path);
+  }
+  if (uint64_t(st.st_size) > max_bytes) {
+    ::close(fd);
+    fail("{}: {} bytes, more than the {}-byte limit", path, uint64_t(st.st_size), max_bytes);
+  }
+  std::string out(size_t(st.st_size), '\0');
+  size_t got = 0;
+  while (got < out.size()) {
+    const ssize_t n = ::read(fd, out.data() + got, out.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      fail("{}: read failed: {}", path, std::strerror(err));
+    }
+    if (n == 0) break;  // the file shrank since fstat
+    got += size_t(n);
+  }
+  ::close(fd);
+  out.resize(got);
   return out;
 }
 

@@ -1,6 +1,6 @@
-// Lenient JSON: bare Infinity / -Infinity / NaN and {"__float__": ...}, see json.h.
+// The bounded JSON entry point and lenient non-finite floats, see json.h.
 //
-// Approach: a pre-scan rewrites the bare tokens found outside strings into the
+// Lenient approach: a pre-scan rewrites the bare tokens found outside strings into the
 // {"__float__": "..."} spelling (valid JSON, and one we must accept anyway), the strict
 // nlohmann parser does the rest, and a final walk replaces every such object by a double.
 #include "json.h"
@@ -8,8 +8,11 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <unordered_set>
+#include <vector>
 
 #include "kllens/error.h"
+#include "kllens/io.h"
 
 namespace kllens {
 
@@ -66,6 +69,7 @@ std::string rewrite_bare_tokens(std::string_view text) {
   return out;
 }
 
+// Depth is bounded by the parse (kJsonMaxDepth), so the recursion is too.
 void replace_float_objects(nlohmann::json& j) {
   if (auto v = float_object(j)) {
     j = *v;
@@ -75,30 +79,100 @@ void replace_float_objects(nlohmann::json& j) {
     for (auto& child : j) replace_float_objects(child);
 }
 
+template <class Json>
+Json parse_bounded(std::string_view text, const std::string& path) {
+  if (text.size() > kJsonMaxBytes)
+    fail("{}: {} bytes of JSON, more than the {}-byte limit", path, text.size(), kJsonMaxBytes);
+  // One key set per open object: a repeated key is refused (the format says names should be
+  // unique, and nlohmann would silently keep the last).
+  std::vector<std::unordered_set<std::string>> keys;
+  auto check = [&](int depth, nlohmann::detail::parse_event_t event, Json& parsed) {
+    using E = nlohmann::detail::parse_event_t;
+    switch (event) {
+      case E::object_start:
+      case E::array_start:
+        if (depth >= kJsonMaxDepth)
+          fail("{}: JSON nested deeper than {} levels", path, kJsonMaxDepth);
+        if (event == E::object_start) keys.emplace_back();
+        break;
+      case E::object_end:
+        keys.pop_back();
+        break;
+      case E::key: {
+        const auto& key = parsed.template get_ref<const std::string&>();
+        if (!keys.back().insert(key).second)
+          fail("{}: key {} appears twice in one object", path, excerpt('"' + key + '"'));
+        break;
+      }
+      default:
+        break;
+    }
+    return true;
+  };
+  try {
+    return Json::parse(text, check);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: malformed JSON: {}", path, json_parse_message(e));
+  }
+}
+
 }  // namespace
 
+nlohmann::json parse_json(std::string_view text, const std::string& path_for_errors) {
+  return parse_bounded<nlohmann::json>(text, path_for_errors);
+}
+
+nlohmann::ordered_json parse_ordered_json(std::string_view text, const std::string& path_for_errors) {
+  return parse_bounded<nlohmann::ordered_json>(text, path_for_errors);
+}
+
 nlohmann::json parse_json_lenient(std::string_view text, const std::string& path_for_errors) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(rewrite_bare_tokens(text));
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON: {}", path_for_errors, json_parse_message(e));
-  }
+  if (text.size() > kJsonMaxBytes)
+    fail("{}: {} bytes of JSON, more than the {}-byte limit", path_for_errors, text.size(),
+         kJsonMaxBytes);
+  nlohmann::json j = parse_json(rewrite_bare_tokens(text), path_for_errors);
   replace_float_objects(j);
   return j;
 }
 
-std::string json_parse_message(const nlohmann::json::parse_error& e) {
+nlohmann::json read_json_file(const std::string& path) {
+  return parse_json(read_file(path, kJsonMaxBytes), path);
+}
+
+nlohmann::ordered_json read_ordered_json_file(const std::string& path) {
+  return parse_ordered_json(read_file(path, kJsonMaxBytes), path);
+}
+
+nlohmann::json read_json_file_lenient(const std::string& path) {
+  return parse_json_lenient(read_file(path, kJsonMaxBytes), path);
+}
+
+namespace {
+
+// At most `n` bytes of `s`, cut on a UTF-8 character boundary so a message stays valid text.
+std::string cut(std::string_view s, size_t n) {
+  if (s.size() <= n) return std::string(s);
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "...";
+}
+
+}  // namespace
+
+std::string excerpt(std::string_view s) { return cut(s, kJsonExcerptChars); }
+
+std::string json_parse_message(const nlohmann::json::exception& e) {
   const std::string_view what = e.what();
   const size_t end =
       what.starts_with("[json.exception.") ? what.find("] ") : std::string_view::npos;
-  return std::string(end == std::string_view::npos ? what : what.substr(end + 2));
+  const std::string_view msg = end == std::string_view::npos ? what : what.substr(end + 2);
+  // The message quotes the offending token ("last read: '...'"), which may be huge.
+  return cut(msg, 2 * kJsonExcerptChars);
 }
 
 double json_number(const nlohmann::json& j) {
   if (j.is_number()) return j.get<double>();
   if (auto v = float_object(j)) return *v;
-  fail("expected a number, got {}", j.dump());
+  fail("expected a number, got {}", json_excerpt(j));
 }
 
 nlohmann::json json_float(double v) {

@@ -94,12 +94,9 @@ SafetensorsFile::~SafetensorsFile() {
 
 void SafetensorsFile::parse_header(size_t header_len) {
   const char* base = static_cast<const char*>(map_);
-  nlohmann::json header;
-  try {
-    header = nlohmann::json::parse(base + 8, base + 8 + header_len);
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed header JSON: {}", path_, json_parse_message(e));
-  }
+  // Bounded (depth, duplicate names: the format forbids a name twice, and a parser that
+  // keeps the last would hide the first).
+  const nlohmann::json header = parse_json(std::string_view(base + 8, header_len), path_);
   if (!header.is_object()) fail("{}: header is a JSON {}, not an object", path_, type_of(header));
 
   const uint8_t* data = reinterpret_cast<const uint8_t*>(base) + 8 + header_len;
@@ -111,12 +108,14 @@ void SafetensorsFile::parse_header(size_t header_len) {
         fail("{}: __metadata__ is a JSON {}, not an object", path_, type_of(entry));
       for (const auto& [key, value] : entry.items()) {
         if (!value.is_string())
-          fail("{}: __metadata__ key '{}' is a JSON {}, not a string", path_, key, type_of(value));
+          fail("{}: __metadata__ key '{}' is a JSON {}, not a string", path_, excerpt(key),
+               type_of(value));
         metadata_[key] = value.get<std::string>();
       }
       continue;
     }
-    const BadTensor bad{path_, name};
+    const std::string shown = excerpt(name);
+    const BadTensor bad{path_, shown};
     if (!entry.is_object()) bad(fmt::format("entry is a JSON {}, not an object", type_of(entry)));
     for (const char* key : {"dtype", "shape", "data_offsets"})
       if (!entry.contains(key)) bad(fmt::format("no \"{}\"", key));
@@ -140,9 +139,9 @@ void SafetensorsFile::parse_header(size_t header_len) {
     for (const auto& d : jshape) {
       auto dim = json_uint(d);
       if (!dim)
-        bad(fmt::format("shape {} has a dimension that is not an integer >= 0", jshape.dump()));
+        bad(fmt::format("shape {} has a dimension that is not an integer >= 0", json_excerpt(jshape)));
       if (*dim > uint64_t(INT64_MAX) || __builtin_mul_overflow(bytes, *dim, &bytes))
-        bad(fmt::format("shape {} is too large", jshape.dump()));
+        bad(fmt::format("shape {} is too large", json_excerpt(jshape)));
       shape.push_back(int64_t(*dim));
     }
 
@@ -153,7 +152,7 @@ void SafetensorsFile::parse_header(size_t header_len) {
       end = json_uint(joff[1]);
     }
     if (!begin || !end || *begin > *end)
-      bad(fmt::format("data_offsets {} is not [begin, end] with 0 <= begin <= end", joff.dump()));
+      bad(fmt::format("data_offsets {} is not [begin, end] with 0 <= begin <= end", json_excerpt(joff)));
     if (*end > data_bytes)
       bad(fmt::format("data_offsets [{}, {}] run past the {}-byte data section", *begin, *end,
                       data_bytes));
@@ -164,17 +163,31 @@ void SafetensorsFile::parse_header(size_t header_len) {
     tensors_[name] = TensorInfo{name, dtype, std::move(shape), data + *begin, size_t(bytes), path_};
   }
 
-  // Overlap check: sorted by start, each non-empty tensor must begin at or after the end
-  // of the previous one. Empty tensors occupy no bytes and may sit anywhere.
+  // Coverage, as the format requires: sorted by start, the non-empty tensors tile the data
+  // section exactly, from its first byte to its last, no overlap, no gap. A header length
+  // one byte short leaves a gap at the start (every tensor would be read one byte off);
+  // bytes after the last tensor are unclaimed. Empty tensors occupy no bytes.
   std::vector<const TensorInfo*> order;
   for (const auto& [name, t] : tensors_)
     if (t.bytes > 0) order.push_back(&t);
   std::sort(order.begin(), order.end(),
             [](const TensorInfo* a, const TensorInfo* b) { return a->data < b->data; });
-  for (size_t i = 1; i < order.size(); ++i)
-    if (order[i - 1]->data + order[i - 1]->bytes > order[i]->data)
-      fail("{}: tensors '{}' and '{}' overlap in the data section", path_, order[i - 1]->name,
-           order[i]->name);
+  uint64_t covered = 0;  // data bytes [0, covered) are claimed
+  const TensorInfo* prev = nullptr;
+  for (const TensorInfo* t : order) {
+    const uint64_t begin = uint64_t(t->data - data);
+    if (begin < covered)
+      fail("{}: tensors '{}' and '{}' overlap in the data section", path_, excerpt(prev->name),
+           excerpt(t->name));
+    if (begin > covered)
+      fail("{}: tensor '{}' starts at data byte {}, leaving bytes {}..{} unclaimed (header "
+           "length wrong?)", path_, excerpt(t->name), begin, covered, begin - 1);
+    covered = begin + t->bytes;
+    prev = t;
+  }
+  if (covered != data_bytes)
+    fail("{}: the tensors cover {} of the {} data bytes; the rest is unclaimed", path_, covered,
+         data_bytes);
 }
 
 // ---- TensorStore ------------------------------------------------------------------------
@@ -194,7 +207,7 @@ TensorStore TensorStore::open_dir(const std::string& dir) {
   if (!file_exists(index_path))
     fail("{}: no model.safetensors or model.safetensors.index.json", dir);
 
-  const nlohmann::json index = parse_json_lenient(read_file(index_path), index_path);
+  const nlohmann::json index = read_json_file_lenient(index_path);
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     fail("{}: no \"weight_map\" object", index_path);
 

@@ -1,6 +1,8 @@
 // Runtime CPU tier selection and per-thread scratch memory (see cpu_features.h).
 #include "cpu/cpu_features.h"
 
+#include <cpuid.h>
+
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -13,9 +15,15 @@ struct FreeDeleter {
 };
 }  // namespace
 
+// F16C from CPUID leaf 1 (ECX bit 29): clang's __builtin_cpu_supports does not know "f16c".
+static bool cpu_has_f16c() {
+  unsigned eax, ebx, ecx, edx;
+  return __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
+}
+
 bool cpu_has_avx2() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+  static const bool has =
+      __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
   return has;
 }
 

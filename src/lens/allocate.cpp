@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "kllens/io.h"
 #include "kllens/lens.h"
@@ -49,31 +50,43 @@ nlohmann::ordered_json Plan::to_json() const {
   return j;
 }
 
+// Every size is bounded before use: a layer's shape is [out, in] with each side in
+// 1..kMaxFeatures (far above any real layer, small enough that out·in·bits cannot overflow).
 Plan Plan::from_json(const nlohmann::ordered_json& j) {
+  constexpr int64_t kMaxFeatures = int64_t(1) << 24;
   Plan p;
-  try {
-    p.name = j.at("name").get<std::string>();
-    p.method = j.at("method").get<std::string>();
-    p.other_params = j.at("other_params").get<int64_t>();
-    p.predicted_kl = j.at("predicted_kl").get<double>();
-    p.perplexity = j.at("perplexity").is_null() ? NAN : j.at("perplexity").get<double>();
-    for (const auto& [name, e] : j.at("layers").items()) {
-      const auto shape = e.at("shape").get<std::vector<int64_t>>();
-      p.layers.push_back({name, e.at("block").get<int64_t>(), shape.at(0), shape.at(1)});
-      const std::string t = e.at("type").get<std::string>();
+  p.name = json_string_at(j, "name");
+  p.method = json_string_at(j, "method");
+  p.other_params = json_int_at(j, "other_params", 0, int64_t(1) << 48);
+  p.predicted_kl = json_double_at(j, "predicted_kl");
+  p.perplexity = json_double_at(j, "perplexity", /*null_is_nan=*/true);
+  const auto& layers = json_at(j, "layers");
+  if (!layers.is_object()) fail("key 'layers' must be an object, got {}", json_excerpt(layers));
+  for (const auto& [name, e] : layers.items()) {
+    try {
+      const auto& shape = json_at(e, "shape");
+      std::optional<int64_t> out, in;
+      if (shape.is_array() && shape.size() == 2) {
+        out = json_int(shape[0], 1, kMaxFeatures);
+        in = json_int(shape[1], 1, kMaxFeatures);
+      }
+      if (!out || !in)
+        fail("shape must be [out_features, in_features], each in 1..{}, got {}", kMaxFeatures,
+             json_excerpt(shape));
+      p.layers.push_back({name, json_int_at(e, "block", 0, int64_t(1) << 20), *out, *in});
+      const std::string t = json_string_at(e, "type");
       p.choice.push_back(t == "f16" ? std::nullopt : std::optional<QuantSpec>(QuantSpec::parse(t)));
+    } catch (const Error& err) {
+      fail("layer '{}': {}", excerpt(name), err.what());
     }
-  } catch (const nlohmann::json::exception& e) {
-    fail("plan: {}", e.what());
   }
   return p;
 }
 
 Plan Plan::load(const std::string& path) {
+  const auto j = read_ordered_json_file(path);
   try {
-    return from_json(nlohmann::ordered_json::parse(read_file(path)));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed JSON: {}", path, e.what());
+    return from_json(j);
   } catch (const Error& e) {
     fail("{}: {}", path, e.what());
   }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "kllens/io.h"
 #include "kllens/lens.h"
@@ -53,9 +54,6 @@ namespace {
 nlohmann::ordered_json num(double x) {
   return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr);
 }
-double num_of(const nlohmann::ordered_json& j) {
-  return j.is_null() ? NAN : j.get<double>();
-}
 
 }  // namespace
 
@@ -96,42 +94,57 @@ nlohmann::ordered_json SensitivityReport::to_json() const {
   return j;
 }
 
+// Sizes are bounded before they are used (a report names at most a few thousand layers and
+// windows; the limits below are far above that).
 SensitivityReport SensitivityReport::from_json(const nlohmann::ordered_json& j) {
+  constexpr int64_t kBig = int64_t(1) << 40;
   SensitivityReport r;
-  try {
-    r.model = j.at("model").get<std::string>();
-    r.windows = j.at("calibration").at("windows").get<int64_t>();
-    r.seqlen = j.at("calibration").at("seqlen").get<int64_t>();
-    r.vocab = j.at("vocab_size").get<int64_t>();
-    r.group = j.at("group").is_string() ? 0 : j.at("group").get<int>();
-    r.bits = j.at("bits").get<std::vector<int>>();
-    r.complete = j.at("complete").get<bool>();
-    r.teacher_perplexity = num_of(j.at("teacher").at("perplexity"));
-    r.other_params = j.value("other_params", int64_t(0));
-    for (const auto& l : j.at("layers"))
-      r.layers.push_back({l.at("name").get<std::string>(), l.at("block").get<int64_t>(),
-                          l.at("out_features").get<int64_t>(), l.at("in_features").get<int64_t>()});
-    for (const LayerInfo& l : r.layers)
-      for (int b : r.bits) {
-        const auto& tbl = j.at(std::to_string(b));
-        if (!tbl.contains(l.name)) continue;
-        const auto& e = tbl.at(l.name);
+  if (!j.is_object()) fail("a sensitivity report is a JSON object, got {}", json_excerpt(j));
+  r.model = json_string_at(j, "model");
+  const auto& cal = json_at(j, "calibration");
+  r.windows = json_int_at(cal, "windows", 1, kBig);
+  r.seqlen = json_int_at(cal, "seqlen", 2, kBig);
+  r.vocab = json_int_at(j, "vocab_size", 1, INT32_MAX);
+  const auto& g = json_at(j, "group");
+  r.group = g.is_string() && g == "channel" ? 0 : int(json_int_at(j, "group", 1, 1 << 20));
+  const auto& bits = json_at(j, "bits");
+  if (!bits.is_array()) fail("key 'bits' must be a list, got {}", json_excerpt(bits));
+  for (const auto& b : bits) {
+    const auto v = json_int(b, 4, 8);
+    if (!v || (*v != 4 && *v != 8)) fail("key 'bits' holds {}, not 4 or 8", json_excerpt(b));
+    r.bits.push_back(int(*v));
+  }
+  r.complete = json_bool_at(j, "complete");
+  r.teacher_perplexity = json_double_at(json_at(j, "teacher"), "perplexity", true);
+  r.other_params = j.contains("other_params") ? json_int_at(j, "other_params", 0, kBig << 8) : 0;
+  const auto& layers = json_at(j, "layers");
+  if (!layers.is_array()) fail("key 'layers' must be a list, got {}", json_excerpt(layers));
+  for (const auto& l : layers)
+    r.layers.push_back({json_string_at(l, "name"), json_int_at(l, "block", 0, 1 << 20),
+                        json_int_at(l, "out_features", 1, 1 << 24),
+                        json_int_at(l, "in_features", 1, 1 << 24)});
+  for (const LayerInfo& l : r.layers)
+    for (int b : r.bits) {
+      const auto& tbl = json_at(j, std::to_string(b));
+      if (!tbl.is_object() || !tbl.contains(l.name)) continue;
+      const auto& e = tbl.at(l.name);
+      try {
         Probe p;
         p.layer = l.name;
         p.block = l.block;
         p.bits = b;
-        p.m.perplexity = num_of(e.at("perplexity"));
-        p.m.sqnr_db = num_of(e.at("sqnr_db"));
-        p.m.kl_teacher_to_student = e.at("kl_teacher_to_student").get<double>();
-        p.m.kl_student_to_teacher = e.at("kl_student_to_teacher").get<double>();
-        p.m.delta_cross_entropy = e.at("delta_cross_entropy").get<double>();
-        p.m.mse = e.at("mse").get<double>();
-        p.m.top1_agreement = e.at("top1_agreement").get<double>();
+        p.m.perplexity = json_double_at(e, "perplexity", true);
+        p.m.sqnr_db = json_double_at(e, "sqnr_db", true);
+        p.m.kl_teacher_to_student = json_double_at(e, "kl_teacher_to_student");
+        p.m.kl_student_to_teacher = json_double_at(e, "kl_student_to_teacher");
+        p.m.delta_cross_entropy = json_double_at(e, "delta_cross_entropy");
+        p.m.mse = json_double_at(e, "mse");
+        p.m.top1_agreement = json_double_at(e, "top1_agreement");
         r.probes.push_back(p);
+      } catch (const Error& err) {
+        fail("probe {}@{}: {}", excerpt(l.name), b, err.what());
       }
-  } catch (const nlohmann::json::exception& e) {
-    fail("sensitivity report: {}", e.what());
-  }
+    }
   return r;
 }
 
@@ -150,13 +163,12 @@ std::string SensitivityReport::to_csv() const {
 
 SensitivityReport SensitivityReport::load(const std::string& dir) {
   const std::string path = dir + "/sensitivity.json";
-  nlohmann::ordered_json j;
+  const auto j = read_ordered_json_file(path);
   try {
-    j = nlohmann::ordered_json::parse(read_file(path));
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed JSON: {}", path, e.what());
+    return from_json(j);
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
   }
-  return from_json(j);
 }
 
 void write_sensitivity(const SensitivityReport& r, const std::string& dir) {

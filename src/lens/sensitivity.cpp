@@ -16,6 +16,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "kllens/io.h"
 #include "kllens/lens.h"
@@ -39,6 +40,8 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// A probe file: the probe, and "checksum", the XXH3 of the probe's own JSON text (without
+// the checksum). A file whose numbers were edited by hand, or cut short, is refused.
 nlohmann::ordered_json probe_json(const Probe& p) {
   auto num = [](double x) {
     return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr);
@@ -57,38 +60,61 @@ nlohmann::ordered_json probe_json(const Probe& p) {
           {"seconds", p.seconds}};
 }
 
-Probe probe_from_json(const std::string& path) {
+std::string probe_file_text(const Probe& p) {
+  nlohmann::ordered_json j = probe_json(p);
+  j["checksum"] = checksum_hex(j.dump());
+  return j.dump(2) + "\n";
+}
+
+}  // namespace
+
+Probe read_probe_file(const std::string& path) {
+  const auto j = read_ordered_json_file(path);
+  Probe p;
+  std::string saved;
   try {
-    const auto j = nlohmann::ordered_json::parse(read_file(path));
-    auto num = [](const nlohmann::ordered_json& v) { return v.is_null() ? NAN : v.get<double>(); };
-    Probe p;
-    p.layer = j.at("layer").get<std::string>();
-    p.block = j.at("block").get<int64_t>();
-    p.bits = j.at("bits").get<int>();
-    const auto& m = j.at("metrics");
-    p.m.kl_teacher_to_student = m.at("kl_teacher_to_student").get<double>();
-    p.m.kl_student_to_teacher = m.at("kl_student_to_teacher").get<double>();
-    p.m.mse = m.at("mse").get<double>();
-    p.m.sqnr_db = num(m.at("sqnr_db"));
-    p.m.delta_cross_entropy = m.at("delta_cross_entropy").get<double>();
-    p.m.top1_agreement = m.at("top1_agreement").get<double>();
-    p.m.perplexity = num(m.at("perplexity"));
-    p.seconds = j.at("seconds").get<double>();
-    return p;
-  } catch (const nlohmann::json::exception& e) {
+    p.layer = json_string_at(j, "layer");
+    p.block = json_int_at(j, "block", 0, 1 << 20);
+    p.bits = int(json_int_at(j, "bits", 4, 8));
+    const auto& m = json_at(j, "metrics");
+    p.m.kl_teacher_to_student = json_double_at(m, "kl_teacher_to_student");
+    p.m.kl_student_to_teacher = json_double_at(m, "kl_student_to_teacher");
+    p.m.mse = json_double_at(m, "mse");
+    p.m.sqnr_db = json_double_at(m, "sqnr_db", true);
+    p.m.delta_cross_entropy = json_double_at(m, "delta_cross_entropy");
+    p.m.top1_agreement = json_double_at(m, "top1_agreement");
+    p.m.perplexity = json_double_at(m, "perplexity", true);
+    p.seconds = json_double_at(j, "seconds");
+    saved = json_string_at(j, "checksum");
+  } catch (const Error& e) {
     fail("{}: malformed probe file ({}); delete it and run again with --resume", path, e.what());
   }
+  // nlohmann prints doubles in their shortest round-trip form, so the text re-made from
+  // the parsed values is the text that was hashed.
+  const std::string now = checksum_hex(probe_json(p).dump());
+  if (saved != now)
+    fail("{}: checksum {} does not match the probe's contents ({}): the file was changed; "
+         "delete it and run again with --resume", path, excerpt(saved), now);
+  return p;
 }
+
+namespace {
 
 // DIR/probes with its fingerprint: kept and checked on resume, started afresh otherwise.
 void prepare_probe_dir(const SweepOptions& opt) {
   const fs::path dir = fs::path(opt.out_dir) / "probes";
   const fs::path fp = dir / "sweep.json";
   if (opt.resume && fs::exists(fp)) {
-    const auto j = nlohmann::json::parse(read_file(fp.string()));
-    if (j.value("fingerprint", "") != opt.fingerprint)
-      fail("{}: --resume with different model, calibration or options than the saved sweep "
-           "(saved: {}; now: {})", fp.string(), j.value("fingerprint", ""), opt.fingerprint);
+    const auto j = read_json_file(fp.string());
+    std::string saved;
+    try {
+      saved = json_string_at(j, "fingerprint");
+    } catch (const Error& e) {
+      fail("{}: {}", fp.string(), e.what());
+    }
+    if (saved != opt.fingerprint)
+      fail("{}: --resume with different model, weights, calibration or options than the saved "
+           "sweep (saved: {}; now: {})", fp.string(), excerpt(saved), opt.fingerprint);
     return;
   }
   fs::remove_all(dir);
@@ -178,7 +204,7 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
     for (int b : opt.bits) {
       const std::string path = save ? probe_path(l.name, b) : std::string();
       if (save && opt.resume && fs::exists(path)) {
-        Probe p = probe_from_json(path);
+        Probe p = read_probe_file(path);
         KL_CHECK(p.layer == l.name && p.bits == b, "{}: holds {}@{}", path, p.layer, p.bits);
         p.resumed = true;
         rep.probes.push_back(p);
@@ -225,7 +251,7 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
         p.m.perplexity = perplexity(model, opt.ppl_tokens, opt.ppl_ctx).ppl();
       }
       p.seconds = seconds_since(t0);
-      if (save) write_file_atomic(path, probe_json(p).dump(2) + "\n");
+      if (save) write_file_atomic(path, probe_file_text(p));
       rep.probes.push_back(p);
       ++fresh;
       if (opt.progress) opt.progress(++done, total, p);

@@ -18,6 +18,13 @@ using nlohmann::json;
 
 namespace {
 
+// Sane limits, far above every real model (Mamba-2 8B: 56 layers, hidden 4096, vocab
+// 256 k), low enough that products of sizes stay far from int64 overflow and nothing is
+// sized from a forged value before the tensors present are checked against it.
+constexpr int64_t kMaxLayers = 4096;
+constexpr int64_t kMaxWidth = int64_t(1) << 20;   // hidden, inner, state, heads, ...
+constexpr int64_t kMaxVocab = int64_t(1) << 24;
+
 // ---- typed access to config keys ------------------------------------------------------
 
 // The keys of one JSON object. As in Python configs, a key set to null means "use the
@@ -44,12 +51,22 @@ class Keys {
   int64_t i64(const char* key, int64_t def) const {
     const json* v = get(key);
     if (!v) return def;
-    if (v->is_number_integer() && !(v->is_number_unsigned() && v->get<uint64_t>() > INT64_MAX))
-      return v->get<int64_t>();
+    // No config integer comes near 2^31; the bound keeps every product of two sizes far
+    // from int64 overflow in the arithmetic below.
+    constexpr int64_t kMaxInt = INT32_MAX;
+    if (auto i = json_int(*v, -kMaxInt, kMaxInt)) return *i;
     // Some writers store whole numbers as floats (2.0).
     const double d = v->is_number_float() ? v->get<double>() : 0.5;
-    if (d == std::trunc(d) && std::fabs(d) < 9e15) return int64_t(d);
-    fail_key(key, fmt::format("must be an integer, got {}", v->dump()));
+    if (d == std::trunc(d) && std::fabs(d) <= double(kMaxInt)) return int64_t(d);
+    fail_key(key, fmt::format("must be an integer in -{0}..{0}, got {1}", kMaxInt, json_excerpt(*v)));
+  }
+
+  // A size, refused above `max` before anything is sized from it (a layer count of 10^12
+  // must not reach the loops that list layers).
+  int64_t size(const char* key, int64_t def, int64_t max) const {
+    const int64_t v = i64(key, def);
+    if (v > max) fail_key(key, fmt::format("is {}, above the limit {}", v, max));
+    return v;
   }
 
   double f64(const char* key, double def) const {
@@ -65,14 +82,14 @@ class Keys {
   bool flag(const char* key, bool def) const {
     const json* v = get(key);
     if (!v) return def;
-    if (!v->is_boolean()) fail_key(key, fmt::format("must be true or false, got {}", v->dump()));
+    if (!v->is_boolean()) fail_key(key, fmt::format("must be true or false, got {}", json_excerpt(*v)));
     return v->get<bool>();
   }
 
   std::string str(const char* key, const std::string& def) const {
     const json* v = get(key);
     if (!v) return def;
-    if (!v->is_string()) fail_key(key, fmt::format("must be a string, got {}", v->dump()));
+    if (!v->is_string()) fail_key(key, fmt::format("must be a string, got {}", json_excerpt(*v)));
     return v->get<std::string>();
   }
 
@@ -81,7 +98,7 @@ class Keys {
     const json* v = get(key);
     if (!v || (v->is_string() && *v == "auto")) return (hidden + 15) / 16;
     if (v->is_string())
-      fail_key(key, fmt::format("must be an integer or \"auto\", got {}", v->dump()));
+      fail_key(key, fmt::format("must be an integer or \"auto\", got {}", json_excerpt(*v)));
     return i64(key, 0);
   }
 
@@ -89,11 +106,11 @@ class Keys {
     const json* v = get(key);
     std::vector<int64_t> out;
     if (!v) return out;
-    if (!v->is_array()) fail_key(key, fmt::format("must be a list of integers, got {}", v->dump()));
+    if (!v->is_array()) fail_key(key, fmt::format("must be a list of integers, got {}", json_excerpt(*v)));
     for (const json& e : *v) {
-      if (!e.is_number_integer())
-        fail_key(key, fmt::format("must be a list of integers, got {}", v->dump()));
-      out.push_back(e.get<int64_t>());
+      const auto i = json_int(e, INT32_MIN, INT32_MAX);
+      if (!i) fail_key(key, fmt::format("must be a list of integers, got {}", json_excerpt(*v)));
+      out.push_back(*i);
     }
     return out;
   }
@@ -103,7 +120,7 @@ class Keys {
     const json* v = get(key);
     const json& got = v ? *v : def;
     if (got != want)
-      fail_key(key, fmt::format("is {}; kllens supports only {}", got.dump(), want.dump()));
+      fail_key(key, fmt::format("is {}; kllens supports only {}", json_excerpt(got), json_excerpt(want)));
   }
 
   const std::string& path() const { return path_; }
@@ -133,7 +150,7 @@ void read_dt_limit(const Keys& k, const char* key, ModelConfig& c) {
   const json* v = k.get(key);
   if (!v) return;
   if (!v->is_array() || v->size() != 2)
-    k.fail_key(key, fmt::format("must be [lo, hi], got {}", v->dump()));
+    k.fail_key(key, fmt::format("must be [lo, hi], got {}", json_excerpt(*v)));
   try {
     c.dt_limit_lo = json_number((*v)[0]);
     c.dt_limit_hi = json_number((*v)[1]);
@@ -151,7 +168,7 @@ void parse_mamba1(const Keys& k, ModelConfig& c) {
   c.arch = Arch::Mamba1;
   c.vocab_size = k.i64("vocab_size", 50280);
   c.hidden_size = k.i64("hidden_size", 768);
-  c.num_layers = k.i64("num_hidden_layers", 32);
+  c.num_layers = k.size("num_hidden_layers", 32, kMaxLayers);
   c.state_size = k.i64("state_size", 16);
   // transformers 4.x: a stored intermediate_size overrides the expand·H computed in __init__.
   c.intermediate_size = k.has("intermediate_size") ? k.i64("intermediate_size", 0)
@@ -171,7 +188,7 @@ void parse_mamba2(const Keys& k, ModelConfig& c) {
   c.arch = Arch::Mamba2;
   c.vocab_size = k.i64("vocab_size", 32768);
   c.hidden_size = k.i64("hidden_size", 4096);
-  c.num_layers = k.i64("num_hidden_layers", 64);
+  c.num_layers = k.size("num_hidden_layers", 64, kMaxLayers);
   c.intermediate_size =
       expanded(k.f64("expand", 2), c.hidden_size);  // intermediate_size key ignored
   c.num_heads = k.i64("num_heads", 128);
@@ -193,7 +210,7 @@ void parse_mamba2(const Keys& k, ModelConfig& c) {
 // Original mamba_ssm config (MambaLMHeadModel, specs/mamba.md §1.3).
 void parse_mamba_ssm(const Keys& k, ModelConfig& c) {
   c.hidden_size = k.i64("d_model", 2560);
-  c.num_layers = k.i64("n_layer", 64);
+  c.num_layers = k.size("n_layer", 64, kMaxLayers);
   const int64_t vocab = k.i64("vocab_size", 50277), multiple = k.i64("pad_vocab_size_multiple", 8);
   if (multiple < 1)
     k.fail_key("pad_vocab_size_multiple", fmt::format("must be >= 1, got {}", multiple));
@@ -208,7 +225,7 @@ void parse_mamba_ssm(const Keys& k, ModelConfig& c) {
   const json empty = json::object();
   const json* jssm = k.get("ssm_cfg");
   if (jssm && !jssm->is_object())
-    k.fail_key("ssm_cfg", fmt::format("must be an object, got {}", jssm->dump()));
+    k.fail_key("ssm_cfg", fmt::format("must be an object, got {}", json_excerpt(*jssm)));
   const Keys s(jssm ? *jssm : empty, k.path(), "ssm_cfg.");
   const std::string layer = s.str("layer", "Mamba1");
   if (layer == "Mamba1") {
@@ -238,7 +255,7 @@ void parse_mamba_ssm(const Keys& k, ModelConfig& c) {
     s.require("D_has_hdim", false, false);
     s.require("d_ssm", nullptr, nullptr);
   } else {
-    s.fail_key("layer", fmt::format("is \"{}\"; expected \"Mamba1\" or \"Mamba2\"", layer));
+    s.fail_key("layer", fmt::format("is \"{}\"; expected \"Mamba1\" or \"Mamba2\"", excerpt(layer)));
   }
   c.model_type = std::string(arch_name(c.arch));
 }
@@ -250,7 +267,7 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
   c.tie_word_embeddings = k.flag("tie_word_embeddings", false);
   c.hidden_size = k.i64("hidden_size", 4096);
   c.mlp_size = k.i64("intermediate_size", 14336);
-  c.num_layers = k.i64("num_hidden_layers", 32);
+  c.num_layers = k.size("num_hidden_layers", 32, kMaxLayers);
   c.num_attention_heads = k.i64("num_attention_heads", 32);
   // Absent: the class default 8; an explicit null: as many as the attention heads.
   c.num_kv_heads =
@@ -279,15 +296,15 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
   if (c.rope_type == "default") c.rope_type = "";
   if (c.rope_type != "" && c.rope_type != "ntk")
     k.fail_key("rope_type", fmt::format("is \"{}\"; kllens supports null, \"default\" and \"ntk\"",
-                                        c.rope_type));
+                                        excerpt(c.rope_type)));
   c.mlp_act = k.str("mlp_hidden_act", "silu");
   if (c.mlp_act != "silu" && c.mlp_act != "relu2")
     k.fail_key("mlp_hidden_act",
-               fmt::format("is \"{}\"; expected \"silu\" or \"relu2\"", c.mlp_act));
+               fmt::format("is \"{}\"; expected \"silu\" or \"relu2\"", excerpt(c.mlp_act)));
   require_silu(k, "hidden_act");
   k.require("memory_tokens_interspersed_every", 0, 0);
   if (const std::string kq_norm = k.str("kq_norm", "none"); kq_norm != "none")
-    k.fail_key("kq_norm", fmt::format("is \"{}\"; kllens supports only \"none\"", kq_norm));
+    k.fail_key("kq_norm", fmt::format("is \"{}\"; kllens supports only \"none\"", excerpt(kq_norm)));
 
   const int64_t H = c.hidden_size, nh = c.num_attention_heads, nkv = c.num_kv_heads;
   if (nh <= 0 || nkv <= 0 || nh % nkv != 0)
@@ -329,16 +346,16 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
 
   if (const json* g = k.get("kv_reuse_group")) {
     if (!g->is_array())
-      k.fail_key("kv_reuse_group", fmt::format("must be a list of lists, got {}", g->dump()));
+      k.fail_key("kv_reuse_group", fmt::format("must be a list of lists, got {}", json_excerpt(*g)));
     for (const json& group : *g) {
       if (!group.is_array() || group.empty() ||
           !std::all_of(group.begin(), group.end(),
-                       [](const json& e) { return e.is_number_integer(); }))
+                       [](const json& e) { return json_int(e, INT32_MIN, INT32_MAX).has_value(); }))
         k.fail_key("kv_reuse_group",
-                   fmt::format("has {}, not a list of layer indices", group.dump()));
+                   fmt::format("has {}, not a list of layer indices", json_excerpt(group)));
       c.kv_reuse_groups.push_back(group.get<std::vector<int64_t>>());
     }
-  } else if (const int64_t every = k.i64("kv_reuse_every_i_layer", -1); every > 0) {
+  } else if (const int64_t every = k.size("kv_reuse_every_i_layer", -1, kMaxLayers); every > 0) {
     // Layer i reuses layer i-1's K/V when i % every != 0: groups of `every` layers.
     for (int64_t p = 0; p < c.num_layers; p += every) {
       std::vector<int64_t> group;
@@ -354,7 +371,7 @@ void parse_hymba(const Keys& k, ModelConfig& c) {
         k.fail_key("kv_reuse_group",
                    fmt::format("group {} is invalid: layers must be in 0..{}, in one group "
                                "only, and consumers must follow their producer",
-                               json(group).dump(), c.num_layers - 1));
+                               json_excerpt(json(group)), c.num_layers - 1));
     }
 
   if (c.rope && c.rope_type == "ntk" &&
@@ -370,6 +387,25 @@ void validate(const ModelConfig& c, const std::string& path) {
   auto positive = [&](const char* what, int64_t v) {
     if (v <= 0) fail("{}: {} must be positive, got {}", path, what, v);
   };
+  auto at_most = [&](const char* what, int64_t v, int64_t max) {
+    if (v > max) fail("{}: {} is {}, above the limit {}", path, what, v, max);
+  };
+  at_most("vocab_size", c.vocab_size, kMaxVocab);
+  at_most("number of layers", c.num_layers, kMaxLayers);
+  for (const auto& [what, v] : {std::pair<const char*, int64_t>{"hidden_size", c.hidden_size},
+                                {"SSM inner size", c.intermediate_size},
+                                {"state size", c.state_size},
+                                {"conv kernel", c.conv_kernel},
+                                {"time step rank", c.time_step_rank},
+                                {"num_heads", c.num_heads},
+                                {"head_dim", c.head_dim},
+                                {"n_groups", c.n_groups},
+                                {"chunk_size", c.chunk_size},
+                                {"MLP size", c.mlp_size},
+                                {"num_attention_heads", c.num_attention_heads},
+                                {"num_key_value_heads", c.num_kv_heads},
+                                {"num_memory_tokens", c.num_meta_tokens}})
+    at_most(what, v, kMaxWidth);
   positive("vocab_size", c.vocab_size);
   positive("hidden_size", c.hidden_size);
   positive("number of layers", c.num_layers);
@@ -410,7 +446,7 @@ std::optional<Arch> arch_from_architectures(const Keys& k) {
   }
   k.fail_key("architectures", fmt::format("is {}; expected MambaForCausalLM, Mamba2ForCausalLM or "
                                           "HymbaForCausalLM",
-                                          a->dump()));
+                                          json_excerpt(*a)));
 }
 
 }  // namespace
@@ -428,7 +464,7 @@ std::string_view arch_name(Arch a) {
 
 ModelConfig ModelConfig::load(const std::string& dir) {
   const std::string path = dir + "/config.json";
-  return from_json(parse_json_lenient(read_file(path), path), path);
+  return from_json(read_json_file_lenient(path), path);
 }
 
 ModelConfig ModelConfig::from_json(const json& j, const std::string& path) {
@@ -445,7 +481,7 @@ ModelConfig ModelConfig::from_json(const json& j, const std::string& path) {
     else if (mt == "hymba")
       arch = Arch::Hymba;
     else
-      fail("{}: unknown model_type \"{}\" (expected mamba, mamba2 or hymba)", path, mt);
+      fail("{}: unknown model_type \"{}\" (expected mamba, mamba2 or hymba)", path, excerpt(mt));
   } else {
     arch = arch_from_architectures(k);
   }

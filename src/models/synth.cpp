@@ -253,11 +253,11 @@ const std::map<std::string, Preset>& presets() {
   static const std::map<std::string, Preset> all = [] {
     std::map<std::string, Preset> m;
     for (const auto& [name, p] : mamba1_presets())
-      m[name] = {[p](DType d) { return mamba1_config(p, d); },
-                 [p](DType d) { return mamba1_tensors(p, d); }};
+      m[name] = {[p = p](DType d) { return mamba1_config(p, d); },
+                 [p = p](DType d) { return mamba1_tensors(p, d); }};
     for (const auto& [name, p] : mamba2_presets())
-      m[name] = {[p](DType d) { return mamba2_config(p, d); },
-                 [p](DType d) { return mamba2_tensors(p, d); }};
+      m[name] = {[p = p](DType d) { return mamba2_config(p, d); },
+                 [p = p](DType d) { return mamba2_tensors(p, d); }};
     m["hymba-1.5b"] = {hymba_config, hymba_tensors};
     return m;
   }();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "text/normalizer.h"
 
@@ -13,9 +14,12 @@ AddedTokens::AddedTokens(const nlohmann::json& added_tokens, const Normalizer& n
                          const std::string& path) {
   if (added_tokens.is_null()) return;
   for (const auto& t : added_tokens) {
-    Token token{t.at("content").get<std::string>(), t.at("id").get<int32_t>(), false, ""};
-    if (token.content.empty() || token.id < 0)
-      fail("{}: added token {} has an empty content or a negative id", path, t.dump());
+    const auto& content = t.at("content");
+    const auto id = json_int(t.at("id"), 0, INT32_MAX - 1);  // id + 1 must not overflow
+    if (!content.is_string() || content.get_ref<const std::string&>().empty() || !id)
+      fail("{}: added token {} needs a non-empty content and an id in 0..{}", path,
+           json_excerpt(t), INT32_MAX - 1);
+    Token token{content.get<std::string>(), int32_t(*id), false, ""};
     for (const char* flag : {"single_word", "lstrip", "rstrip"})
       if (t.value(flag, false))
         fail("{}: added token '{}' sets {}, which is not supported", path, token.content, flag);

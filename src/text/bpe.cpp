@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "text/unicode.h"
 
@@ -19,7 +20,7 @@ namespace {
 // An optional string option that kllens only supports when unset or empty.
 void refuse_nonempty(const nlohmann::json& model, const char* key, const std::string& path) {
   if (model.contains(key) && !model[key].is_null() && model[key] != "")
-    fail("{}: BPE option '{}' = {} is not supported", path, key, model[key].dump());
+    fail("{}: BPE option '{}' = {} is not supported", path, key, json_excerpt(model[key]));
 }
 
 std::pair<std::string, std::string> parse_merge(const nlohmann::json& merge, size_t rank,
@@ -34,7 +35,7 @@ std::pair<std::string, std::string> parse_merge(const nlohmann::json& merge, siz
   }
   if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string())
     return {merge[0].get<std::string>(), merge[1].get<std::string>()};
-  fail("{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]: {}", path, rank, merge.dump());
+  fail("{}: merge {} is neither \"a b\" nor [\"a\", \"b\"]: {}", path, rank, json_excerpt(merge));
 }
 
 }  // namespace
@@ -52,16 +53,18 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& path) {
     fail("{}: the BPE model has no 'merges' list", path);
   if (model.contains("dropout") && !model["dropout"].is_null() && model["dropout"] != 0)
     fail("{}: BPE dropout {} is not supported (encoding would be random)", path,
-         model["dropout"].dump());
+         json_excerpt(model["dropout"]));
   refuse_nonempty(model, "continuing_subword_prefix", path);
   refuse_nonempty(model, "end_of_word_suffix", path);
 
   vocab_.reserve(model["vocab"].size());
   for (const auto& [token, id] : model["vocab"].items()) {
-    if (!id.is_number_integer() || id.get<int64_t>() < 0 || id.get<int64_t>() > INT32_MAX)
-      fail("{}: vocab entry '{}' has id {}, not a non-negative 32-bit integer", path, token,
-           id.dump());
-    vocab_.emplace(token, id.get<int32_t>());
+    // Below INT32_MAX, so that a table of id + 1 entries can be sized without overflow.
+    const auto v = json_int(id, 0, INT32_MAX - 1);
+    if (!v)
+      fail("{}: vocab entry '{}' has id {}, not an integer in 0..{}", path, excerpt(token),
+           json_excerpt(id), INT32_MAX - 1);
+    vocab_.emplace(token, int32_t(*v));
   }
 
   const auto& merges = model["merges"];
@@ -71,7 +74,7 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& path) {
     const auto l = vocab_.find(left), r = vocab_.find(right), m = vocab_.find(left + right);
     if (l == vocab_.end() || r == vocab_.end() || m == vocab_.end())
       fail("{}: merge {} '{} {}' names a token that is not in the vocabulary", path, rank,
-           left, right);
+           excerpt(left), excerpt(right));
     // A repeated pair keeps its last rank, as a Rust HashMap collected from the list does.
     merges_[pair_key(l->second, r->second)] = {int32_t(rank), m->second};
   }
@@ -79,7 +82,7 @@ BpeModel::BpeModel(const nlohmann::json& model, const std::string& path) {
   if (model.contains("unk_token") && model["unk_token"].is_string()) {
     const auto unk = vocab_.find(model["unk_token"].get<std::string>());
     if (unk == vocab_.end())
-      fail("{}: unk_token {} is not in the vocabulary", path, model["unk_token"].dump());
+      fail("{}: unk_token {} is not in the vocabulary", path, json_excerpt(model["unk_token"]));
     unk_id_ = unk->second;
   }
   fuse_unk_ = model.value("fuse_unk", false);

@@ -8,6 +8,7 @@
 //   - Strip removes up to `count` leading copies of a character from the joined text.
 #include "text/decoder.h"
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "text/byte_level.h"
 #include "text/unicode.h"
@@ -54,7 +55,7 @@ DecoderRules parse_decoder(const nlohmann::json& decoder, const std::string& pat
       const auto& pattern = step.at("pattern");
       if (!pattern.contains("String") || pattern["String"].get<std::string>().empty())
         fail("{}: Replace decoder with pattern {} is not supported (only a literal String)",
-             path, pattern.dump());
+             path, json_excerpt(pattern));
       rules.replacements.emplace_back(pattern["String"].get<std::string>(),
                                       step.at("content").get<std::string>());
     } else if (step_type == "ByteFallback") {

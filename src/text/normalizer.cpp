@@ -3,6 +3,7 @@
 // every non-overlapping occurrence from left to right.
 #include "text/normalizer.h"
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "text/unicode.h"
 
@@ -24,7 +25,7 @@ void Normalizer::add_steps(const nlohmann::json& normalizer, const std::string& 
     const auto& pattern = normalizer.at("pattern");
     if (!pattern.contains("String") || pattern["String"].get<std::string>().empty())
       fail("{}: Replace normalizer with pattern {} is not supported (only a literal String)",
-           path, pattern.dump());
+           path, json_excerpt(pattern));
     steps_.push_back({Step::Kind::kReplace, pattern["String"].get<std::string>(),
                       normalizer.at("content").get<std::string>()});
   } else {

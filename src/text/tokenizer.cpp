@@ -6,12 +6,11 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "text/added_tokens.h"
 #include "text/bpe.h"
@@ -23,18 +22,6 @@
 namespace kllens {
 
 namespace {
-
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail("cannot open '{}'", path);
-  std::ostringstream content;
-  content << file.rdbuf();
-  try {
-    return nlohmann::json::parse(content.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON: {}", path, e.what());
-  }
-}
 
 std::unique_ptr<text::ByteLevelPreTokenizer> parse_pre_tokenizer(const nlohmann::json& pre,
                                                                  const std::string& path) {
@@ -127,10 +114,17 @@ class BpeTokenizer final : public Tokenizer {
 
   // Token strings and decoder pieces by id; added tokens take precedence over the model
   // vocabulary, as in `tokenizers`.
+  // The table has one entry per id up to the largest; ids are dense in every real
+  // vocabulary, so a largest id far beyond the number of tokens is refused before the
+  // table is allocated (an id of 10^9 would ask for tens of GB).
   void build_token_table(const text::DecoderRules& rules) {
-    int32_t size = 0;
-    for (const auto& [token, id] : model_.vocab()) size = std::max(size, id + 1);
-    for (const auto& token : added_.tokens()) size = std::max(size, token.id + 1);
+    int64_t size = 0;  // ids are < INT32_MAX (bpe.cpp, added_tokens.cpp): no overflow
+    for (const auto& [token, id] : model_.vocab()) size = std::max<int64_t>(size, int64_t(id) + 1);
+    for (const auto& token : added_.tokens()) size = std::max<int64_t>(size, int64_t(token.id) + 1);
+    const int64_t listed = int64_t(model_.vocab().size() + added_.tokens().size());
+    if (size > 2 * listed + 1024)
+      fail("{}: largest token id {} is far beyond the {} tokens listed; ids of a vocabulary "
+           "must be (nearly) dense", path_, size - 1, listed);
     tokens_.assign(size_t(size), "");
     known_.assign(size_t(size), false);
     auto set = [&](int32_t id, const std::string& token) {
@@ -153,7 +147,7 @@ class BpeTokenizer final : public Tokenizer {
 
   std::optional<int32_t> find_eos(const std::filesystem::path& config_path) const {
     if (std::filesystem::exists(config_path)) {
-      const nlohmann::json config = read_json(config_path.string());
+      const nlohmann::json config = read_json_file(config_path.string());
       const auto eos = config.value("eos_token", nlohmann::json());
       // eos_token is a string, or an AddedToken object with a "content" in older files.
       const auto content = eos.is_object() ? eos.value("content", nlohmann::json()) : eos;
@@ -189,13 +183,13 @@ class BpeTokenizer final : public Tokenizer {
 }  // namespace
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& tokenizer_json_path) {
-  const nlohmann::json json = read_json(tokenizer_json_path);
+  const nlohmann::json json = read_json_file(tokenizer_json_path);
   if (!json.is_object()) fail("{}: expected a JSON object", tokenizer_json_path);
   try {
     return std::make_unique<BpeTokenizer>(json, tokenizer_json_path);
   } catch (const nlohmann::json::exception& e) {
     // A field of the wrong type or missing where the format requires it.
-    fail("{}: {}", tokenizer_json_path, e.what());
+    fail("{}: {}", tokenizer_json_path, json_parse_message(e));
   }
 }
 

@@ -215,7 +215,14 @@ Context::Context(int device_index, bool validation)
     const auto devs = physical_devices(instance_);
     if (devs.empty()) fail("no Vulkan device found");
     if (device_index < 0) {
-      if (const char* e = std::getenv("KLLENS_VULKAN_DEVICE"); e && *e) device_index = std::atoi(e);
+      if (const char* e = std::getenv("KLLENS_VULKAN_DEVICE"); e && *e) {
+        // Strict: "abc" or "-5" is a mistake to report, not device 0 or "any device".
+        char* end = nullptr;
+        const long v = std::strtol(e, &end, 10);
+        if (*end != '\0' || v < 0 || v > 1 << 16)
+          fail("KLLENS_VULKAN_DEVICE='{}' is not a device index (an integer >= 0)", e);
+        device_index = int(v);
+      }
     }
     if (device_index >= 0) {
       if (size_t(device_index) >= devs.size())
