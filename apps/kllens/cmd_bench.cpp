@@ -12,6 +12,7 @@
 #include "common.h"
 #include "kllens/bandwidth.h"
 #include "kllens/decode.h"
+#include "kllens/gguf_model.h"
 #include "kllens/safetensors.h"
 #include "kllens/sampling.h"
 
@@ -33,7 +34,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 // Bytes one decode step reads: every tensor of the checkpoint once (a tied head reads the
 // embedding table in full; the gather of one embedding row is negligible).
 double checkpoint_bytes(const std::string& dir, bool tied) {
-  const TensorStore store = TensorStore::open_dir(dir);
+  const TensorStore store = open_model_files(dir).store;
   double bytes = 0;
   for (const std::string& name : store.names())
     if (!(tied && name == "lm_head.weight")) bytes += double(store.get(name).bytes);

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "kllens/error.h"
+#include "kllens/gguf.h"
+#include "kllens/gguf_model.h"
 #include "kllens/io.h"
 #include "kllens/safetensors.h"
 #ifdef KLLENS_HAVE_VULKAN
@@ -66,6 +68,7 @@ BackendHandle::~BackendHandle() {
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
+  if (is_gguf_file(model_dir)) return load_gguf_tokenizer(model_dir);
   return Tokenizer::load(model_dir + "/tokenizer.json");
 }
 

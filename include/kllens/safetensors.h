@@ -27,7 +27,7 @@ struct TensorInfo {
   DType dtype;
   Shape shape;
   const uint8_t* data;  // into the read-only mapping; aligned only as the writer aligned it
-  size_t bytes;         // = numel(shape) * dtype_size(dtype)
+  size_t bytes;         // = rows * dtype_row_bytes(dtype, last dim)
   std::string file;     // path of the .safetensors file holding it
 };
 
@@ -60,6 +60,10 @@ class SafetensorsFile {
 class TensorStore {
  public:
   static TensorStore open_dir(const std::string& dir);
+  // A store over tensors whose bytes `owner` keeps alive (a GGUF file's mapping); `source`
+  // names the store in errors.
+  static TensorStore from_tensors(const std::string& source, std::vector<TensorInfo> tensors,
+                                  std::shared_ptr<const void> owner);
 
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent
   const TensorInfo& get(const std::string& name) const;   // throws "DIR: tensor 'NAME' missing"
@@ -73,8 +77,8 @@ class TensorStore {
 
  private:
   struct Entry {
-    const TensorInfo* info;                 // borrowed from *file
-    std::shared_ptr<SafetensorsFile> file;  // shared ownership of the mapping
+    const TensorInfo* info;              // borrowed from *owner
+    std::shared_ptr<const void> owner;   // shared ownership of the info and the mapping
   };
   std::string dir_;
   std::map<std::string, Entry> entries_;

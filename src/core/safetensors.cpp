@@ -254,7 +254,22 @@ std::vector<std::string> TensorStore::names() const {
 std::shared_ptr<const void> TensorStore::owner(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) fail("{}: tensor '{}' missing", dir_, name);
-  return it->second.file;
+  return it->second.owner;
+}
+
+TensorStore TensorStore::from_tensors(const std::string& source, std::vector<TensorInfo> tensors,
+                                      std::shared_ptr<const void> owner) {
+  struct Held {
+    std::shared_ptr<const void> owner;
+    std::vector<TensorInfo> tensors;
+  };
+  auto held = std::make_shared<Held>(Held{std::move(owner), std::move(tensors)});
+  TensorStore store;
+  store.dir_ = source;
+  for (const TensorInfo& t : held->tensors)
+    if (!store.entries_.emplace(t.name, Entry{&t, held}).second)
+      fail("{}: tensor '{}' appears twice", source, t.name);
+  return store;
 }
 
 }  // namespace kllens

@@ -52,7 +52,13 @@ Tensor WeightLoader::stored(const std::string& name, const Shape& shape) const {
 
 Weight WeightLoader::linear(const std::string& prefix, int64_t out, int64_t in, bool bias) const {
   Weight w;
-  w.w = stored(prefix + ".weight", {out, in});
+  const std::string name = prefix + ".weight";
+  const TensorInfo& info = store_.get(name, {out, in});
+  // ggml's 32-blocks (from a GGUF file) are kllens's Q8_0 / Q4_0 byte for byte.
+  if (info.dtype == DType::Q8_0 || info.dtype == DType::Q4_0)
+    w.w = backend_.import_host(store_.owner(name), info.data, info.dtype, {out, in});
+  else
+    w.w = stored(name, {out, in});
   if (bias) w.bias = f32(prefix + ".bias", {out});
   return w;
 }
