@@ -26,7 +26,8 @@ ModelConfig ssm_config(const GgufFile& f, Arch arch) {
   c.intermediate_size = u("ssm.inner_size");
   c.state_size = u("ssm.state_size");
   c.conv_kernel = u("ssm.conv_kernel");
-  c.norm_eps = f.get_float(gguf::key(arch, "attention.layer_norm_rms_epsilon"));
+  // The key is an f32: its shortest decimal is the config's value (1e-05, not 9.99999974e-06).
+  c.norm_eps = std::stod(fmt::format("{}", float(f.get_float(gguf::key(arch, "attention.layer_norm_rms_epsilon")))));
   c.use_bias = f.find("blk.0.ssm_in.bias") != nullptr;
   c.use_conv_bias = f.find("blk.0.ssm_conv1d.bias") != nullptr;
   c.tie_word_embeddings = f.find("output.weight") == nullptr;
