@@ -19,6 +19,10 @@
 #include "kllens/io.h"
 #include "kllens/lens.h"
 #include "kllens/model.h"
+#ifdef KLLENS_HAVE_VULKAN
+#include "kllens/vulkan.h"
+#endif
+#include "support/compare.h"
 #include "support/reference.h"
 
 namespace kllens::test {
@@ -104,6 +108,35 @@ TEST_P(GgufRoundTrip, TokenizerReadBackEncodesLikeTheFolder) {
   EXPECT_EQ(got->encode(text), want->encode(text));
   EXPECT_EQ(got->eos_id(), want->eos_id());
 }
+
+#ifdef KLLENS_HAVE_VULKAN
+// The same file on Vulkan (lavapipe in CI, validation layer on: any message fails) against
+// the CPU. Bound: the fixtures' Vulkan-vs-CPU fp32 bound, NMSE ≤ 1e-7 — both dequantise the
+// same blocks exactly and accumulate in fp32, in other orders.
+TEST_P(GgufRoundTrip, RunsOnVulkanAsOnTheCpu) {
+  std::unique_ptr<Backend> vk;
+  try {
+    VulkanOptions o;
+    o.validation = true;
+    vk = make_vulkan_backend(o);
+  } catch (const Error& e) {
+    if (std::string(e.what()).find("no Vulkan driver") == std::string::npos) throw;
+    GTEST_SKIP() << "no Vulkan driver: " << e.what();
+  }
+  const Reference ref(GetParam());
+  auto cpu = make_cpu_backend();
+  GgufExportOptions opt;
+  opt.layers = mixed_plan(*Model::load(ref.model_dir(), *cpu));
+  const std::string out = tmp_path(std::string(GetParam()) + "_vk.gguf");
+  export_gguf(ref.model_dir(), opt, out);
+  const std::vector<int32_t> ids = ref.i32("input_ids");
+  const Shape s = ref.shape("input_ids");
+  const std::vector<float> want = compute_logits(*Model::load(out, *cpu), ids, s[0], s[1]);
+  const std::vector<float> got = compute_logits(*Model::load(out, *vk), ids, s[0], s[1]);
+  EXPECT_TRUE(close_reported(std::string(GetParam()) + " gguf vulkan vs cpu", want, got,
+                             {s[0] * s[1], int64_t(want.size()) / (s[0] * s[1])}, 1e-7));
+}
+#endif
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, GgufRoundTrip,
                          ::testing::Values("tiny-mamba", "tiny-mamba2", "tiny-hymba"));
