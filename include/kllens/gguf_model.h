@@ -59,6 +59,9 @@ struct GgufExportResult {
   double bits_per_weight() const { return linear_params ? 8.0 * linear_bytes / double(linear_params) : 0; }
   std::map<std::string, DType> linear_types;  // every linear layer → type in the file
   std::vector<GgufLayerChange> changes;
+  // What `kllens quantize --format gguf` prints: the file, its bytes and bits per weight,
+  // whether llama.cpp knows the architecture, and every change with its size cost.
+  std::string report(const std::string& path) const;
 };
 
 // Writes MODEL (a Hugging Face folder or a .gguf file) as GGUF v3 to `out`, atomically.

@@ -216,4 +216,27 @@ GgufExportResult export_gguf(const std::string& model, const GgufExportOptions& 
   return res;
 }
 
+std::string GgufExportResult::report(const std::string& path) const {
+  std::string r = fmt::format(
+      "wrote {} (GGUF v3, architecture {}): {} bytes ({:.2f} MiB); linear layers {} weights, "
+      "{:.0f} bytes, {:.3f} bits/weight\n",
+      path, architecture, file_bytes, double(file_bytes) / 1048576.0, linear_params, linear_bytes,
+      bits_per_weight());
+  if (!llama_cpp_arch)
+    r += fmt::format("note: llama.cpp has no architecture for this model: written as {}, which "
+                     "only kllens reads\n", architecture);
+  if (changes.empty()) return r;
+  double cost = 0;
+  for (const GgufLayerChange& c : changes) cost += c.written_bytes - c.planned_bytes;
+  r += fmt::format("{} layers stored otherwise than planned ({:+.0f} bytes against the plan):\n",
+                   changes.size(), cost);
+  r += fmt::format("  {:<44} {:>8} {:>7} {:>12} {:>12} {:>10}  {}\n", "layer", "planned", "written",
+                   "plan bytes", "file bytes", "cost", "why");
+  for (const GgufLayerChange& c : changes)
+    r += fmt::format("  {:<44} {:>8} {:>7} {:>12.0f} {:>12.0f} {:>+10.0f}  {}\n", c.layer, c.planned,
+                     dtype_name(c.written), c.planned_bytes, c.written_bytes,
+                     c.written_bytes - c.planned_bytes, c.why);
+  return r;
+}
+
 }  // namespace kllens
