@@ -2,11 +2,30 @@
 # The main job on the built-in tiny model and the Brown samples: build, then run the KL lens
 # end to end (sensitivity sweep → rank → mixed-precision plans → evaluation → report with
 # SVG plots) into out/lens. About a minute on 2 cores.
+#
+#   scripts/demo.sh [--no-build] [--kllens PATH] [--out DIR]
+# The options exist for CI (tests/test_demo.cpp): it runs these same commands with the
+# binary it already built, into a scratch folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh
+kllens=build/kllens
+out=out/lens
+build=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --kllens) kllens=$2; shift ;;
+    --out) out=$2; shift ;;
+    *) echo "demo.sh: unknown option '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$build" = 1 ]; then scripts/build.sh; fi
 model=models/tiny-mamba
-build/kllens info "$model" | head -n 4
-build/kllens lens "$model" --calib data/brown-train-sample.txt --eval data/brown-test-sample.txt \
-  -o out/lens --samples 8 --seqlen 256 --eval-tokens 4096
-echo "report: out/lens/report.md (plots in out/lens/plots/)"
+# The head of `kllens info`, taken from a variable: piped into `head`, kllens would die of
+# SIGPIPE once head stops reading, and pipefail would end the demo with status 141.
+info=$("$kllens" info "$model")
+head -n 4 <<<"$info"
+"$kllens" lens "$model" --calib data/brown-train-sample.txt --eval data/brown-test-sample.txt \
+  -o "$out" --samples 8 --seqlen 256 --eval-tokens 4096
+echo "report: $out/report.md (plots in $out/plots/)"
