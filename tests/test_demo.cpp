@@ -1,7 +1,9 @@
 // README's first command, `scripts/demo.sh`, in CI: the demo's own commands run on the
 // built-in model with the binary under test (--no-build), and the report and every plot
 // it links must exist. The demo once died with status 141 (kllens info piped into head
-// under pipefail) and nothing noticed; this is the test that notices. About a minute.
+// under pipefail) and nothing noticed; this is the test that notices. The demo ends with
+// the chosen plan's quantised model timed next to F16: both folders and the bench table
+// must be there. About a minute and a half on 2 cores.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -54,6 +56,11 @@ TEST(Demo, MainJobWritesTheReportAndItsPlots) {
   int on_disk = 0;
   for (const auto& e : fs::directory_iterator(fs::path(out) / "plots")) on_disk += e.path().extension() == ".svg";
   EXPECT_EQ(on_disk, linked) << "plots on disk that the report does not link, or the reverse";
+
+  for (const char* m : {"model-f16", "model-greedy"})
+    EXPECT_NE(slurp(fs::path(out) / m / "config.json").find("\"quant_method\": \"kllens\""), std::string::npos) << m;
+  for (const char* row : {"| model-f16 ", "| model-greedy ", "pp256", "tg64", " ± "})
+    EXPECT_NE(stdout_text.find(row), std::string::npos) << row << " missing from the bench table:\n" << stdout_text;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Model loading by architecture, and host-side helpers shared by every model.
 #include "kllens/model.h"
 
+#include "kllens/checkpoint.h"
 #include "kllens/error.h"
 #include "kllens/safetensors.h"
 #include "models/hymba.h"
@@ -12,6 +13,7 @@ namespace kllens {
 std::unique_ptr<Model> Model::load(const std::string& dir, Backend& backend) {
   const ModelConfig config = ModelConfig::load(dir);
   const TensorStore store = TensorStore::open_dir(dir);
+  check_quantization_config(dir, store);  // a kllens quantised checkpoint: types as it says
   switch (config.arch) {
     case Arch::Mamba1: return load_mamba1(config, store, backend);
     case Arch::Mamba2: return load_mamba2(config, store, backend);
