@@ -1,4 +1,4 @@
-// kllens logits MODEL --ids 1,2,3 | --ids-file FILE --out OUT.safetensors
+// kllens logits MODEL --ids 1,2,3 | --ids-file FILE --out OUT.safetensors [--plan plan.json]
 // Writes the F32 tensor `logits` [T, V] ([B, T, V] for a batch of sequences): the hook
 // for comparing kllens with any other implementation.
 #include <fmt/format.h>
@@ -6,6 +6,7 @@
 #include "common.h"
 #include "kllens/error.h"
 #include "kllens/safetensors.h"
+#include "plan_option.h"
 
 namespace kllens::cli {
 
@@ -14,6 +15,7 @@ namespace {
 struct LogitsArgs {
   std::string model, ids, ids_file, out;
   BackendOption backend;
+  PlanOption plan;
 };
 
 void run_logits(const LogitsArgs& a) {
@@ -22,7 +24,7 @@ void run_logits(const LogitsArgs& a) {
                                                  : read_ids_file(a.ids_file, batch);
   const int64_t seqlen = int64_t(ids.size()) / batch;
   auto be = a.backend.make();
-  auto model = Model::load(a.model, *be);
+  auto model = a.plan.load(a.model, *be);
   const int64_t V = model->config().vocab_size;
   for (int32_t id : ids)
     if (id >= V) fail("{}: token id {} outside the vocabulary [0, {})",
@@ -46,6 +48,7 @@ void register_logits(CLI::App& app) {
   ids->excludes(file);
   cmd->add_option("--out", a->out, "Output .safetensors file")->required();
   a->backend.add_to(cmd);
+  a->plan.add_to(cmd);
   cmd->callback([a, ids, file] {
     if (ids->count() == 0 && file->count() == 0) fail("logits: give --ids or --ids-file");
     run_logits(*a);

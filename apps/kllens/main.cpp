@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   cli::register_evaluate(app);
   cli::register_lens(app);
   cli::register_check_kernels(app);
+  cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -54,11 +54,12 @@ Weight WeightLoader::linear(const std::string& prefix, int64_t out, int64_t in, 
   Weight w;
   const std::string name = prefix + ".weight";
   const TensorInfo& info = store_.get(name, {out, in});
-  // ggml's 32-blocks (from a GGUF file) are kllens's Q8_0 / Q4_0 byte for byte.
-  if (info.dtype == DType::Q8_0 || info.dtype == DType::Q4_0)
+  if (dtype_is_quantized(info.dtype)) {
     w.w = backend_.import_host(store_.owner(name), info.data, info.dtype, {out, in});
-  else
+    if (info.dtype == DType::Q8_C || info.dtype == DType::Q4_C) w.scale = f32(name + "_scale", {out});
+  } else {
     w.w = stored(name, {out, in});
+  }
   if (bias) w.bias = f32(prefix + ".bias", {out});
   return w;
 }
