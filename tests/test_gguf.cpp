@@ -22,6 +22,7 @@
 #ifdef KLLENS_HAVE_VULKAN
 #include "kllens/vulkan.h"
 #endif
+#include "support/cli.h"
 #include "support/compare.h"
 #include "support/reference.h"
 
@@ -217,6 +218,34 @@ TEST(GgufExport, RefusesAPlanLayerTheModelLacks) {
   const std::string out = tmp_path("refused.gguf");
   EXPECT_THROW(export_gguf(ref.model_dir(), opt, out), Error);
   EXPECT_FALSE(fs::exists(out));
+}
+
+// ---- the command line ------------------------------------------------------------------
+
+TEST(GgufCli, QuantizeWritesAFileEveryCommandLoads) {
+  const std::string dir = scratch_dir(), out = dir + "/m.gguf";
+  const std::string src = std::string(KLLENS_SOURCE_DIR) + "/models/tiny-mamba";
+  const CliResult q = run_cli("quantize " + src + " --type q4 --format gguf -o " + out);
+  ASSERT_EQ(q.status, 0) << q.err;
+  // Per-channel q4 re-blocked to Q4_0, dt_proj (K = 8) kept in F16: both listed with cost.
+  EXPECT_NE(q.out.find("bits/weight"), std::string::npos) << q.out;
+  EXPECT_NE(q.out.find("re-quantised in 32-blocks"), std::string::npos) << q.out;
+  EXPECT_NE(q.out.find("backbone.layers.0.mixer.dt_proj"), std::string::npos) << q.out;
+  EXPECT_NE(q.out.find("not whole 32-blocks"), std::string::npos) << q.out;
+  const CliResult info = run_cli("info " + out);
+  EXPECT_EQ(info.status, 0) << info.err;
+  EXPECT_NE(info.out.find("Q4_0"), std::string::npos);
+  write_file_atomic(dir + "/t.txt", "The jury said");
+  const CliResult tok = run_cli("tokenize " + out + " --text " + dir + "/t.txt");
+  EXPECT_EQ(tok.status, 0) << tok.err;
+  const CliResult bad = run_cli("info " + dir + "/missing.gguf");
+  EXPECT_NE(bad.status, 0);
+  const std::string cut = dir + "/cut.gguf";
+  write_file_atomic(cut, read_file(out).substr(0, 64));
+  const CliResult c = run_cli("info " + cut);
+  EXPECT_NE(c.status, 0);
+  EXPECT_EQ(c.err.rfind("kllens: " + cut + ": ", 0), 0u) << c.err;
+  EXPECT_EQ(std::count(c.err.begin(), c.err.end(), '\n'), 1) << c.err;
 }
 
 // ---- bad files ----------------------------------------------------------------------------

@@ -243,7 +243,6 @@ TEST(QuantizeBadInput, CommandLine) {
       {"quantize " + src + " --plan " + dir + "/missing.json -o " + out, "missing.json: cannot open"},
       {"quantize " + src + " --plan " + dir + "/foreign.json -o " + out, "no_such_proj"},
       {"quantize " + dir + "/no-model --type q8 -o " + out, "no-model"},
-      {"quantize " + src + " --type q8 --format gguf -o " + out, "--format gguf"},
   };
   for (const auto& [args, needle] : cases) {
     SCOPED_TRACE(args);

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "kllens/checkpoint.h"
 #include "kllens/error.h"
+#include "kllens/gguf_model.h"
 #include "kllens/lens.h"
 
 namespace kllens::cli {
@@ -58,8 +59,12 @@ void run_quantize(const QuantizeArgs& a) {
   const std::vector<LayerType> layers = layer_types(a, plan_name);
 
   if (a.format == "gguf") {
-    // ---- --format gguf: the GGUF writer (issue 11, branch gguf) is called here --------
-    fail("quantize: --format gguf: this kllens has no GGUF writer yet; use --format kllens");
+    // ---- --format gguf: the GGUF writer (kllens/gguf_model.h) ------------------------
+    GgufExportOptions opt;  // unplanned and f16 layers: F16
+    for (const LayerType& l : layers)
+      if (l.spec) opt.layers[l.name] = *l.spec;
+    fmt::print("{}", export_gguf(a.model, opt, a.out).report(a.out));
+    return;
   }
 
   const CheckpointSummary s = write_quantized_checkpoint(a.model, layers, plan_name, a.out);
