@@ -1,7 +1,8 @@
-// kllens allocate DIR --method cutoffs|greedy|budget -o plan.json
+// kllens allocate DIR --method cutoffs|greedy|budget|uniform -o plan.json
 //   cutoffs: [--points 10] [--cut K]   the paper's evenly spaced cut-offs (plan pK, default the last)
 //   greedy:  --model MODEL --ppl-text FILE [--gamma 1.10 --ppl-tokens N --ppl-ctx 256 --backend]
 //   budget:  --budget-mb MB | --bits-per-weight B   exact knapsack optimum + the Pareto front
+//   uniform: --type f16|q8|q4|q8_g32|q4_g32|...     every layer at one type (a baseline)
 // The chosen plan is the top level of plan.json; "candidates" holds every plan the method
 // produced (cut-offs p01..pN, or the Pareto front).
 #include <fmt/format.h>
@@ -16,7 +17,7 @@ namespace kllens::cli {
 namespace {
 
 struct AllocArgs {
-  std::string dir, method = "cutoffs", out, metric = "kl_teacher_to_student", model, ppl_text;
+  std::string dir, method = "cutoffs", out, metric = "kl_teacher_to_student", model, ppl_text, type;
   int points = 10, cut = 0;
   double gamma = 1.10, budget_mb = 0, bpw = 0;
   int64_t ppl_tokens = 0, ppl_ctx = 256;
@@ -37,8 +38,8 @@ void register_allocate(CLI::App& app) {
   auto a = std::make_shared<AllocArgs>();
   auto* cmd = app.add_subcommand("allocate", "Mixed-precision plans from a sensitivity sweep");
   cmd->add_option("DIR", a->dir, "Folder holding sensitivity.json")->required();
-  cmd->add_option("--method", a->method, "cutoffs, greedy or budget")->capture_default_str()
-      ->check(CLI::IsMember({"cutoffs", "greedy", "budget"}));
+  cmd->add_option("--method", a->method, "cutoffs, greedy, budget or uniform")->capture_default_str()
+      ->check(CLI::IsMember({"cutoffs", "greedy", "budget", "uniform"}));
   cmd->add_option("-o,--out", a->out, "Plan file")->required();
   cmd->add_option("--metric", a->metric, "Metric the probes are sorted / summed by")->capture_default_str()
       ->check(CLI::IsMember({"kl_teacher_to_student", "kl_student_to_teacher", "mse", "delta_cross_entropy"}));
@@ -52,6 +53,7 @@ void register_allocate(CLI::App& app) {
   cmd->add_option("--ppl-ctx", a->ppl_ctx, "greedy: perplexity window")->capture_default_str();
   cmd->add_option("--budget-mb", a->budget_mb, "budget: model size limit in MB (1e6 bytes)");
   cmd->add_option("--bits-per-weight", a->bpw, "budget: average bits per linear weight");
+  cmd->add_option("--type", a->type, "uniform: f16, q8, q4, q8_g32, q4_g32 (also _g64, _g128)");
   a->backend.add_to(cmd);
   cmd->callback([a] {
     refuse_output_over_inputs("--out", a->out, {a->dir + "/sensitivity.json", a->model, a->ppl_text});
@@ -79,6 +81,18 @@ void register_allocate(CLI::App& app) {
         bar.update(++step, total, fmt::format("ppl {:.4f} (limit {:.4f})", ppl, a->gamma * base));
         return ppl;
       }, base);
+      candidates = {chosen};
+    } else if (a->method == "uniform") {
+      if (a->type.empty()) fail("--method uniform needs --type");
+      std::optional<QuantSpec> spec;
+      if (a->type != "f16") {
+        try {
+          spec = QuantSpec::parse(a->type);
+        } catch (const Error& e) {
+          fail("--type {}: {}", a->type, e.what());
+        }
+      }
+      chosen = uniform_plan(r, spec, "uniform-" + a->type);
       candidates = {chosen};
     } else {
       if ((a->budget_mb > 0) == (a->bpw > 0)) fail("--method budget needs one of --budget-mb and --bits-per-weight");

@@ -1,19 +1,32 @@
-// kllens bench MODEL [--prompt 512] [--gen 64] [--backend] [--no-replay]
-// End-to-end speed on random token ids: prefill and decode tokens/s, and decode's
-// effective weight bandwidth as a fraction of the memory-read bandwidth measured in the
-// same run (decode streams every weight once per token, so that is its roofline). Decode
-// goes through kllens::Decoder: replayed steps where possible (the first step of each
-// repetition records the graph, and is timed), direct ones with --no-replay.
+// kllens bench -m A[,B...] [--backend cpu,vulkan] [-p 512] [-n 128] [-r 5] [-o md|csv|json|jsonl]
+//   [-t THREADS] [--plan plan.json] [--no-replay] [--device N] [--profile]
+// llama-bench's peer: for every model × backend, a prompt test ppP (one prefill of P
+// random token ids from a fresh state) and a generation test tgN (N decode steps after a
+// one-token prefill), each repeated r times after one warm-up run, reported as mean ±
+// sample stdev of tokens/s. Also: the model's bytes as loaded, the weight stream of decode
+// (bytes × tokens/s: a decode step reads every weight once) and that as a fraction of the
+// host memory-read bandwidth measured in the same run (the roofline of the CPU, of
+// lavapipe and of unified-memory GPUs; a discrete GPU's VRAM is faster), device, driver
+// and threads. Decode goes through kllens::Decoder: replayed steps where possible (the
+// first step of each repetition records the graph, and is timed), direct with --no-replay.
 #include <fmt/format.h>
+#include <omp.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
+#include "bench_report.h"
 #include "common.h"
 #include "kllens/bandwidth.h"
 #include "kllens/decode.h"
+#include "kllens/error.h"
+#include "kllens/gguf_model.h"
 #include "kllens/safetensors.h"
 #include "kllens/sampling.h"
+#include "plan_option.h"
 #ifdef KLLENS_HAVE_VULKAN
 #include "kllens/vulkan.h"  // vulkan_counters: dispatches, submits, bytes, host time per token
 #else
@@ -29,10 +42,14 @@ namespace kllens::cli {
 namespace {
 
 struct BenchArgs {
-  std::string model;
-  int64_t prompt = 512, gen = 64, reps = 3;
-  bool no_replay = false;
-  BackendOption backend;
+  std::vector<std::string> models, backends{"cpu"};
+  std::vector<int64_t> prompt{512}, gen{128};
+  int64_t reps = 5;
+  int threads = 0;
+  std::string output = "md";
+  bool no_replay = false, profile = false;
+  int device = -1;
+  PlanOption plan;
   MatmulModeOption matmul;
   UniformQuantOption quantize;
 };
@@ -41,70 +58,162 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-// Bytes one decode step reads: every tensor of the checkpoint once (a tied head reads the
-// embedding table in full; the gather of one embedding row is negligible).
-double checkpoint_bytes(const std::string& dir, bool tied) {
-  const TensorStore store = TensorStore::open_dir(dir);
-  double bytes = 0;
-  for (const std::string& name : store.names())
-    if (!(tied && name == "lm_head.weight")) bytes += double(store.get(name).bytes);
-  return bytes;
+std::string cpu_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0 && line.find(':') != std::string::npos) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+BackendHandle make_backend(const std::string& name, const BenchArgs& a, std::string& device, std::string& driver) {
+  if (name == "cpu") {
+    device = cpu_name();
+    driver = "kllens cpu (OpenMP)";
+    return BackendHandle(make_cpu_backend(), false);
+  }
+#ifdef KLLENS_HAVE_VULKAN
+  VulkanOptions options;
+  options.device_index = a.device;
+  options.profile = a.profile;
+  try {
+    auto be = make_vulkan_backend(options);
+    device = be->name().substr(std::string("vulkan: ").size());
+    driver = vulkan_driver(*be);
+    return BackendHandle(std::move(be), a.profile);
+  } catch (const Error& e) {
+    fail("bench: --backend vulkan: no usable Vulkan device ({})", e.what());
+  }
+#else
+  (void)a, (void)device, (void)driver;
+  fail("bench: --backend vulkan: this kllens was built without the Vulkan backend");
+#endif
+}
+
+// Bytes of the weights as loaded, every tensor once: the checkpoint's tensors, with each
+// linear layer counted as the model holds it (a --plan changes them), and a tied head
+// that still reads the embedding not counted again.
+uint64_t loaded_bytes(Model& model, const TensorStore& store, int64_t& params) {
+  const bool tied = model.config().tie_word_embeddings;
+  int64_t bytes = 0;
+  params = 0;
+  for (const std::string& name : store.names()) {
+    if (tied && name == "lm_head.weight") continue;
+    bytes += int64_t(store.get(name).bytes);
+    if (!name.ends_with(".weight_scale")) params += shape_numel(store.get(name).shape);
+  }
+  for (const LinearLayer& l : model.linear_layers()) {
+    int64_t stored = 0;
+    for (const std::string& t : {l.name + ".weight", l.name + ".weight_scale"})
+      if (const TensorInfo* info = store.find(t); info && !(tied && t == "lm_head.weight")) stored += int64_t(info->bytes);
+    if (stored == 0 && !dtype_is_quantized(l.weight->w.dtype)) continue;  // the tied head is the embedding
+    const int64_t held = l.weight->w.rows() * int64_t(l.weight->w.row_bytes()) + (l.weight->scale.empty() ? 0 : 4 * l.weight->scale.numel());
+    bytes += held - stored;
+  }
+  return uint64_t(bytes);
+}
+
+// One test, r timed repetitions after a warm-up run.
+std::vector<double> time_test(Model& model, Backend& be, int64_t P, int64_t N, const BenchArgs& a, bool& replayed) {
+  const int64_t V = model.config().vocab_size;
+  std::mt19937 rng(1234);
+  std::uniform_int_distribution<int32_t> tok(0, int32_t(std::min<int64_t>(V, 4096) - 1));
+  std::vector<int32_t> ids(size_t(std::max<int64_t>(P, 1)));
+  for (auto& t : ids) t = tok(rng);
+  Tensor logits = be.alloc(DType::F32, {int64_t(ids.size()), V});
+  std::vector<float> last(static_cast<size_t>(V));
+  std::vector<double> out;
+  for (int64_t r = 0; r <= a.reps; ++r) {  // r = 0: warm-up
+    auto state = model.new_state(1);
+    double sec = 0;
+    if (P > 0) {
+      const auto t0 = std::chrono::steady_clock::now();
+      model.forward(ids, 1, P, *state, logits);
+      be.download(logits.slice_rows(P - 1, 1), last.data());
+      sec = seconds_since(t0);
+    } else {
+      model.forward({ids[0]}, 1, 1, *state, logits);  // the one-token prefill a decode starts from
+      be.download(logits.slice_rows(0, 1), last.data());
+      const Tensor step = logits.slice_rows(0, 1);
+      Decoder decoder(model, *state, step, !a.no_replay);
+      VulkanCounters vk0, vk1;
+      const bool vk = r == a.reps && vulkan_counters(be, vk0);
+      const auto t0 = std::chrono::steady_clock::now();
+      for (int64_t i = 0; i < N; ++i) {
+        decoder.step(argmax(last.data(), V));
+        be.download(step, last.data());
+      }
+      sec = seconds_since(t0);
+      replayed = decoder.replaying();
+      if (vk && vulkan_counters(be, vk1) && N > 0) {  // the last repetition, per decode token
+        const VulkanCounters d = vk1 - vk0;
+        const double n = double(N);
+        fmt::print(stderr, "vulkan per decode token: {:.1f} dispatches, {:.1f} submits, {:.0f} us host, {:.1f} MB bound for reading\n",
+                   double(d.dispatches) / n, double(d.submits) / n, d.host_us / n, d.bytes_read / n / 1e6);
+      }
+    }
+    if (r > 0) out.push_back(sec);
+  }
+  return out;
 }
 
 void run_bench(const BenchArgs& a) {
-  auto be = a.backend.make();
-  a.matmul.apply(*be);
-  auto model = Model::load(a.model, *be);
-  const double quantized_bytes = a.quantize.apply(*model);
-  const ModelConfig& c = model->config();
-  std::mt19937 rng(1234);
-  std::uniform_int_distribution<int32_t> tok(0, int32_t(std::min<int64_t>(c.vocab_size, 4096) - 1));
-  std::vector<int32_t> ids(static_cast<size_t>(a.prompt));
-  for (auto& t : ids) t = tok(rng);
-
-  Tensor logits = be->alloc(DType::F32, {a.prompt, c.vocab_size});
-  std::vector<float> last(static_cast<size_t>(c.vocab_size));
-  double prefill = 1e30, decode = 1e30;
-  bool replayed = false;
-  VulkanCounters vk0, vk1;  // around the last repetition's decode
-  bool vk = false;
-  for (int64_t r = 0; r < a.reps; ++r) {
-    auto state = model->new_state(1);
-    auto t0 = std::chrono::steady_clock::now();
-    model->forward(ids, 1, a.prompt, *state, logits);
-    be->download(logits.slice_rows(a.prompt - 1, 1), last.data());
-    prefill = std::min(prefill, seconds_since(t0));
-    const Tensor step = logits.slice_rows(0, 1);
-    Decoder decoder(*model, *state, step, !a.no_replay);
-    vk = vulkan_counters(*be, vk0);
-    t0 = std::chrono::steady_clock::now();
-    for (int64_t i = 0; i < a.gen; ++i) {
-      decoder.step(argmax(last.data(), c.vocab_size));
-      be->download(step, last.data());
-    }
-    decode = std::min(decode, seconds_since(t0));
-    if (vk) vulkan_counters(*be, vk1);
-    replayed = decoder.replaying();
-  }
-  const double bytes = checkpoint_bytes(a.model, c.tie_word_embeddings) + quantized_bytes;
-  const double decode_tps = double(a.gen) / decode;
+  if (a.models.empty()) fail("bench: give a model (-m A,B or MODEL)");
+  for (const std::string& b : a.backends)
+    if (b != "cpu" && b != "vulkan") fail("bench: --backend {}: expected cpu or vulkan", b);
+  if (a.output != "md" && a.output != "csv" && a.output != "json" && a.output != "jsonl")
+    fail("bench: -o {}: expected md, csv, json or jsonl", a.output);
+  if (a.threads > 0) omp_set_num_threads(a.threads);
   const double bw = measure_read_bandwidth();
-  fmt::print("model {} on {}: {:.1f} MB of weights{}, matmul {}\n", a.model, be->name(), bytes / 1e6,
-             a.quantize.spec.empty() ? "" : " (linear layers " + a.quantize.spec + ")",
-             matmul_mode_name(be->matmul_mode()));
-  fmt::print("prefill  {} tokens: {:.1f} tokens/s\n", a.prompt, double(a.prompt) / prefill);
-  fmt::print("decode   {} tokens: {:.1f} tokens/s ({:.2f} ms/token, {})\n", a.gen, decode_tps, 1e3 / decode_tps,
-             replayed ? "replayed steps" : "direct steps");
-  fmt::print("memory read bandwidth (same run): {:.2f} GB/s\n", bw);
-  fmt::print("decode weight stream: {:.2f} GB/s = {:.0f}% of the read bandwidth\n",
-             bytes * decode_tps / 1e9, 100.0 * bytes * decode_tps / 1e9 / bw);
-  if (vk) {
-    const VulkanCounters d = vk1 - vk0;
-    const double n = double(a.gen);
-    fmt::print("vulkan per decode token: {:.1f} dispatches, {:.1f} submits, {:.0f} us host (recording + "
-               "submission), {:.1f} MB bound for reading = {:.2f}x the model's weights\n",
-               double(d.dispatches) / n, double(d.submits) / n, d.host_us / n, d.bytes_read / n / 1e6,
-               d.bytes_read / n / bytes);
+  std::vector<BenchResult> rows;
+  for (const std::string& backend : a.backends) {
+    std::string device, driver;
+    BackendHandle be = make_backend(backend, a, device, driver);
+    for (const std::string& path : a.models) {
+      const TensorStore store = open_model_files(path).store;
+      a.matmul.apply(*be);
+      auto model = a.plan.load(path, *be);
+      a.quantize.apply(*model);
+      BenchResult base;
+      base.model = std::filesystem::path(path).lexically_normal().filename().string();
+      if (base.model.empty()) base.model = std::filesystem::path(path).lexically_normal().parent_path().filename().string();
+      base.model_path = path;
+      base.plan = a.plan.path;
+      if (!a.plan.path.empty()) base.model += " + " + std::filesystem::path(a.plan.path).stem().string();
+      base.model_bytes = loaded_bytes(*model, store, base.params);
+      base.backend = backend;
+      base.device = device;
+      base.driver = driver;
+      base.threads = omp_get_max_threads();
+      base.read_bw_gbps = bw;
+      auto run = [&](int64_t P, int64_t N) {
+        BenchResult r = base;
+        r.n_prompt = P;
+        r.n_gen = N;
+        r.test = P > 0 ? fmt::format("pp{}", P) : fmt::format("tg{}", N);
+        if (isatty(STDERR_FILENO)) fmt::print(stderr, "bench: {} on {}: {} ...\n", base.model, backend, r.test);
+        bool replayed = false;
+        r.seconds = time_test(*model, *be, P, N, a, replayed);
+        if (N > 0) r.decode_steps = replayed ? "replayed" : "direct";
+        rows.push_back(std::move(r));
+      };
+      for (int64_t P : a.prompt) if (P > 0) run(P, 0);
+      for (int64_t N : a.gen) if (N > 0) run(0, N);
+    }
+  }
+  if (a.output == "csv") fmt::print("{}", bench_csv(rows));
+  else if (a.output == "json") fmt::print("{}", bench_json(rows));
+  else if (a.output == "jsonl") fmt::print("{}", bench_jsonl(rows));
+  else {
+    fmt::print("{}\n", bench_markdown(rows));
+    fmt::print("host memory-read bandwidth (same run): {:.2f} GB/s\n", bw);
+    std::string seen;
+    for (const BenchResult& r : rows)
+      if (seen.find("|" + r.backend + "|") == std::string::npos) {
+        seen += "|" + r.backend + "|";
+        fmt::print("{}: {} ({}){}\n", r.backend, r.device, r.driver,
+                   a.gen.empty() || a.gen[0] == 0 ? "" : a.no_replay ? ", direct decode steps" : ", replayed decode steps");
+      }
   }
 }
 
@@ -112,18 +221,30 @@ void run_bench(const BenchArgs& a) {
 
 void register_bench(CLI::App& app) {
   auto a = std::make_shared<BenchArgs>();
-  auto* cmd = app.add_subcommand("bench", "Prefill and decode tokens/s against the memory roofline");
-  cmd->add_option("MODEL", a->model, "Hugging Face model folder")->required();
-  // Bounded before anything is sized from them: a prefill of 64 k tokens is already far
-  // beyond what a benchmark needs.
-  cmd->add_option("--prompt", a->prompt, "Prefill length")->capture_default_str()->check(CLI::Range(1, 1 << 16));
-  cmd->add_option("--gen", a->gen, "Decode steps")->capture_default_str()->check(CLI::Range(1, 1 << 20));
-  cmd->add_option("--reps", a->reps, "Repetitions (best is reported)")->capture_default_str()->check(CLI::PositiveNumber);
+  auto* cmd = app.add_subcommand("bench", "Prompt and generation tokens/s (llama-bench's tests and table)");
+  auto* pos = cmd->add_option("MODEL", a->models, "Model folder (or use -m)");
+  cmd->add_option("-m,--model", a->models, "Model folders, comma-separated")->delimiter(',')->excludes(pos);
+  cmd->add_option("--backend", a->backends, "Backends, comma-separated: cpu, vulkan")->delimiter(',')->capture_default_str();
+  cmd->add_option("-p,--prompt", a->prompt, "Prompt lengths (pp tests), comma-separated; 0 = none")->delimiter(',')
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("-n,--gen", a->gen, "Generation lengths (tg tests), comma-separated; 0 = none")->delimiter(',')
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("-r,--reps", a->reps, "Repetitions of each test (after one warm-up)")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("-o,--output", a->output, "md, csv, json or jsonl")->capture_default_str();
+  cmd->add_option("-t,--threads", a->threads, "OpenMP threads (0 = OpenMP's default)")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   cmd->add_flag("--no-replay", a->no_replay, "Run every decode step directly instead of replaying a recorded one");
-  a->backend.add_to(cmd);
+  cmd->add_option("--device", a->device, "Vulkan device index (see check-kernels --list-devices)");
+  cmd->add_flag("--profile", a->profile, "Vulkan: GPU time per kernel, printed to stderr at the end");
+  a->plan.add_to(cmd);
   a->matmul.add_to(cmd);
   a->quantize.add_to(cmd);
-  cmd->callback([a] { run_bench(*a); });
+  cmd->callback([a] {
+    if (a->profile && std::find(a->backends.begin(), a->backends.end(), "vulkan") == a->backends.end())
+      std::fprintf(stderr, "kllens: --profile times Vulkan kernels; the CPU backend has none\n");
+    run_bench(*a);
+  });
 }
 
 }  // namespace kllens::cli

@@ -1,4 +1,4 @@
-// kllens generate MODEL --prompt TEXT -n N [--temperature --top-k --top-p --seed] [--no-replay]
+// kllens generate MODEL --prompt TEXT -n N [--temperature --top-k --top-p --seed] [--no-replay] [--plan plan.json]
 // Prefills the prompt, then decodes one token at a time with the recurrent state and
 // streams the text. Greedy unless --temperature > 0. Decode steps replay a recorded step
 // where the backend and model allow (kllens/decode.h). With --top-k and a temperature the
@@ -14,6 +14,7 @@
 #include "kllens/decode.h"
 #include "kllens/error.h"
 #include "kllens/sampling.h"
+#include "plan_option.h"
 
 namespace kllens::cli {
 
@@ -27,6 +28,7 @@ struct GenerateArgs {
   bool ignore_eos = false, no_replay = false;
   BackendOption backend;
   MatmulModeOption matmul;
+  PlanOption plan;
 };
 
 void run_generate(const GenerateArgs& a) {
@@ -39,7 +41,7 @@ void run_generate(const GenerateArgs& a) {
     fail("generate: the prompt has {} tokens, longer than the context of {} (--ctx)", prompt.size(), a.ctx);
   auto be = a.backend.make();
   a.matmul.apply(*be);
-  auto model = Model::load(a.model, *be);
+  auto model = a.plan.load(a.model, *be);
   const int64_t V = model->config().vocab_size;
   const int64_t steps = std::min(a.n, a.ctx - int64_t(prompt.size()));
 
@@ -119,6 +121,7 @@ void register_generate(CLI::App& app) {
   cmd->add_flag("--no-replay", a->no_replay, "Run every decode step directly instead of replaying a recorded one");
   a->backend.add_to(cmd);
   a->matmul.add_to(cmd);
+  a->plan.add_to(cmd);
   cmd->callback([a, text, ids] {
     if (text->count() == 0 && ids->count() == 0) fail("generate: give --prompt or --prompt-ids");
     run_generate(*a);

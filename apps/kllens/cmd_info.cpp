@@ -3,6 +3,7 @@
 
 #include "common.h"
 #include "kllens/config.h"
+#include "kllens/gguf_model.h"
 #include "kllens/safetensors.h"
 
 namespace kllens::cli {
@@ -10,8 +11,9 @@ namespace kllens::cli {
 namespace {
 
 void run_info(const std::string& dir) {
-  const ModelConfig c = ModelConfig::load(dir);
-  const TensorStore store = TensorStore::open_dir(dir);
+  const ModelFiles files = open_model_files(dir);
+  const ModelConfig& c = files.config;
+  const TensorStore& store = files.store;
   fmt::print("model        {}\narchitecture {} (model_type {})\n", dir, arch_name(c.arch), c.model_type);
   fmt::print("config       {}\n\n", c.to_json().dump());
   fmt::print("{:<56} {:>5} {:>18} {:>12}\n", "tensor", "dtype", "shape", "bytes");

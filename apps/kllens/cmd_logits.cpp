@@ -1,4 +1,4 @@
-// kllens logits MODEL --ids 1,2,3 | --ids-file FILE --out OUT.safetensors
+// kllens logits MODEL --ids 1,2,3 | --ids-file FILE --out OUT.safetensors [--plan plan.json]
 // Writes the F32 tensor `logits` [T, V] ([B, T, V] for a batch of sequences): the hook
 // for comparing kllens with any other implementation.
 #include <fmt/format.h>
@@ -6,6 +6,7 @@
 #include "common.h"
 #include "kllens/error.h"
 #include "kllens/safetensors.h"
+#include "plan_option.h"
 
 namespace kllens::cli {
 
@@ -15,6 +16,7 @@ struct LogitsArgs {
   std::string model, ids, ids_file, out;
   BackendOption backend;
   MatmulModeOption matmul;
+  PlanOption plan;
 };
 
 void run_logits(const LogitsArgs& a) {
@@ -25,7 +27,7 @@ void run_logits(const LogitsArgs& a) {
   const int64_t seqlen = int64_t(ids.size()) / batch;
   run_with_cpu_fallback(a.backend, [&](BackendHandle& be) {
     a.matmul.apply(*be);
-    auto model = Model::load(a.model, *be);
+    auto model = a.plan.load(a.model, *be);
     const int64_t V = model->config().vocab_size;
     for (int32_t id : ids)
       if (id >= V) fail("{}: token id {} outside the vocabulary [0, {})",
@@ -51,6 +53,7 @@ void register_logits(CLI::App& app) {
   cmd->add_option("--out", a->out, "Output .safetensors file")->required();
   a->backend.add_to(cmd);
   a->matmul.add_to(cmd);
+  a->plan.add_to(cmd);
   cmd->callback([a, ids, file] {
     if (ids->count() == 0 && file->count() == 0) fail("logits: give --ids or --ids-file");
     run_logits(*a);

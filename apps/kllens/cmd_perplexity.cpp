@@ -1,15 +1,16 @@
-// kllens perplexity MODEL --text FILE [--ctx 256] [--max-tokens N]
+// kllens perplexity MODEL --text FILE [--ctx 256] [--max-tokens N] [--plan plan.json]
 // The fixtures' protocol: tokenize the whole file (no BOS), keep the first N tokens, score
 // tokens 1..ctx-1 of each non-overlapping window of ctx tokens, PPL = exp(mean NLL).
 #include <fmt/format.h>
 
 #include "common.h"
 #include "kllens/perplexity.h"
+#include "plan_option.h"
 
 namespace kllens::cli {
 
 void register_perplexity(CLI::App& app) {
-  struct Args { std::string model, text; int64_t ctx = 256, max_tokens = 0, batch = 4; BackendOption backend; MatmulModeOption matmul; };
+  struct Args { std::string model, text; int64_t ctx = 256, max_tokens = 0, batch = 4; BackendOption backend; MatmulModeOption matmul; PlanOption plan; };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("perplexity", "Perplexity over non-overlapping windows");
   cmd->add_option("MODEL", a->model, "Hugging Face model folder")->required();
@@ -19,13 +20,14 @@ void register_perplexity(CLI::App& app) {
   cmd->add_option("--batch", a->batch, "Windows per forward pass")->capture_default_str()->check(CLI::PositiveNumber);
   a->backend.add_to(cmd);
   a->matmul.add_to(cmd);
+  a->plan.add_to(cmd);
   cmd->callback([a] {
     auto tok = load_tokenizer(a->model);
     std::vector<int32_t> ids = tok->encode(read_text(a->text));
     if (a->max_tokens > 0 && int64_t(ids.size()) > a->max_tokens) ids.resize(size_t(a->max_tokens));
     run_with_cpu_fallback(a->backend, [&](BackendHandle& be) {
       a->matmul.apply(*be);
-      auto model = Model::load(a->model, *be);
+      auto model = a->plan.load(a->model, *be);
       const PerplexityResult r = perplexity(*model, ids, a->ctx, a->batch,
                                             [](int64_t d, int64_t t) { progress("windows", d, t); });
       fmt::print("perplexity {:.6f}\n", r.ppl());

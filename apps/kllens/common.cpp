@@ -14,6 +14,8 @@
 
 #include "core/json.h"
 #include "kllens/error.h"
+#include "kllens/gguf.h"
+#include "kllens/gguf_model.h"
 #include "kllens/io.h"
 #include "kllens/quant.h"
 #include "kllens/safetensors.h"
@@ -114,6 +116,7 @@ BackendHandle::~BackendHandle() {
 }
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir) {
+  if (is_gguf_file(model_dir)) return load_gguf_tokenizer(model_dir);
   return Tokenizer::load(model_dir + "/tokenizer.json");
 }
 

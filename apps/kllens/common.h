@@ -110,5 +110,6 @@ void register_allocate(CLI::App& app);
 void register_evaluate(CLI::App& app);
 void register_lens(CLI::App& app);
 void register_check_kernels(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace kllens::cli

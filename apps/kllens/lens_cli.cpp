@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "kllens/error.h"
+#include "kllens/gguf_model.h"
 #include "kllens/safetensors.h"
 
 namespace kllens::cli {
@@ -130,7 +131,7 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   };
   out = run_sensitivity(*model, a.model, ids, windows, T, opt);
   int64_t total = 0;
-  const TensorStore store = TensorStore::open_dir(a.model);
+  const TensorStore store = open_model_files(a.model).store;
   for (const std::string& n : store.names()) total += shape_numel(store.get(n).shape);
   for (const LayerInfo& l : out.layers) total -= l.out_features * l.in_features;
   out.other_params = total;

@@ -199,8 +199,16 @@ std::vector<Plan> pareto_front(const SensitivityReport& r, const std::string& me
 // The front's minimum-KL plan within `budget_bytes` of model bytes; throws if none fits.
 Plan budget_plan(const std::vector<Plan>& front, double budget_bytes);
 
-// Swaps the plan's quantised weights into `model` until the returned guards go away.
+// Swaps the plan's quantised weights into `model` until the returned guards go away
+// ("f16" layers stay as stored: what the lens's probes and evaluate measure).
 std::vector<std::unique_ptr<WeightSwap>> apply_plan(Model& model, const Plan& plan);
+// The plan for good (src/lens/deploy.cpp), as `kllens quantize` writes it (checkpoint.h):
+// quantised layers as apply_plan, and "f16" layers stored as F32 converted to F16. On a
+// quantised checkpoint every quantised layer must already be in the plan's storage type.
+void deploy_plan(Model& model, const Plan& plan);
+// A plan with every linear layer of `model` at `spec` (nullopt: f16); `other_params` is
+// left 0, so the plan's own sizes count the linear layers only.
+Plan uniform_plan(Model& model, const std::optional<QuantSpec>& spec, const std::string& name);
 
 // ---- evaluate (src/lens/evaluate.cpp) -------------------------------------------------
 // A plan against the unquantised model on held-out text, as llama.cpp's perplexity tool

@@ -40,7 +40,7 @@ class Model {
  public:
   virtual ~Model() = default;
 
-  // Loads DIR (config.json + model.safetensors[.index.json]) onto the backend.
+  // Loads DIR (config.json + model.safetensors[.index.json]) or a .gguf file onto the backend.
   static std::unique_ptr<Model> load(const std::string& dir, Backend& backend);
 
   const ModelConfig& config() const { return config_; }

@@ -7,6 +7,14 @@
 // then the raw little-endian row-major data; offsets count from the first byte after
 // the header. The whole header is validated when a file is opened, so code that reads
 // a TensorInfo can trust its dtype, shape, pointer and size.
+//
+// Packed quantised tensors (kllens quantised checkpoints, `kllens quantize`): a Q8_C /
+// Q4_C / Q8_0 / Q4_0 matrix [N, K] is stored as U8 [N, row bytes] (its rows exactly as
+// dtype.h lays them out), and the metadata key "kllens.packed" holds a JSON object
+// {"NAME": {"dtype": "Q8_0", "shape": [N, K]}} naming each such tensor. Any safetensors
+// reader sees plain U8 tensors; kllens's reader gives them back their quantised type and
+// shape. Per-row scales of Q8_C / Q4_C are separate F32 tensors (NAME_scale, see
+// models/weights.h).
 #pragma once
 
 #include <cstddef>
@@ -27,9 +35,11 @@ struct TensorInfo {
   DType dtype;
   Shape shape;
   const uint8_t* data;  // into the read-only mapping; aligned only as the writer aligned it
-  size_t bytes;         // = numel(shape) * dtype_size(dtype)
+  size_t bytes;         // = rows(shape) * dtype_row_bytes(dtype, cols(shape))
   std::string file;     // path of the .safetensors file holding it
 };
+
+inline constexpr const char* kPackedMetadataKey = "kllens.packed";
 
 // One mmap'd .safetensors file; validates the whole header at open.
 class SafetensorsFile {
@@ -60,6 +70,10 @@ class SafetensorsFile {
 class TensorStore {
  public:
   static TensorStore open_dir(const std::string& dir);
+  // A store over tensors whose bytes `owner` keeps alive (a GGUF file's mapping); `source`
+  // names the store in errors.
+  static TensorStore from_tensors(const std::string& source, std::vector<TensorInfo> tensors,
+                                  std::shared_ptr<const void> owner);
 
   const TensorInfo* find(const std::string& name) const;  // nullptr if absent
   const TensorInfo& get(const std::string& name) const;   // throws "DIR: tensor 'NAME' missing"
@@ -73,8 +87,8 @@ class TensorStore {
 
  private:
   struct Entry {
-    const TensorInfo* info;                 // borrowed from *file
-    std::shared_ptr<SafetensorsFile> file;  // shared ownership of the mapping
+    const TensorInfo* info;              // borrowed from *owner
+    std::shared_ptr<const void> owner;   // shared ownership of the info and the mapping
   };
   std::string dir_;
   std::map<std::string, Entry> entries_;
@@ -85,6 +99,7 @@ class TensorStore {
 // memory at a time. As in the reference (Rust) writer, the data of larger element types
 // comes first and tensors follow each other without gaps, so every tensor is aligned to
 // its element size in a mapping; fill() is called in that data order. Atomic (AtomicFile).
+// Quantised specs are written packed (see above), their fill() producing the packed rows.
 struct TensorSpec {
   std::string name;
   DType dtype;

@@ -53,6 +53,11 @@ class Tokenizer {
   // beside it when there is one. Throws kllens::Error naming the file and what is wrong
   // for a missing, malformed or unsupported file.
   static std::unique_ptr<Tokenizer> load(const std::string& tokenizer_json_path);
+  // The same from the files' text (tokenizer_config may be empty), as a GGUF file carries
+  // them; `source` names them in errors.
+  static std::unique_ptr<Tokenizer> from_json_text(const std::string& tokenizer_json,
+                                                   const std::string& tokenizer_config,
+                                                   const std::string& source);
 
   // Ids of the text; no special tokens (BOS/EOS) are added. Throws on invalid UTF-8.
   virtual std::vector<int32_t> encode(std::string_view text) const = 0;

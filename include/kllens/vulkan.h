@@ -61,6 +61,8 @@ std::vector<std::string> list_vulkan_devices();
 // For a backend made by make_vulkan_backend (throws otherwise):
 // the chosen device and its features in one line,
 std::string vulkan_device_summary(Backend& backend);
+// the driver's name and version ("llvmpipe Mesa 22.3.6 (LLVM 15.0.6)"),
+std::string vulkan_driver(Backend& backend);
 // warnings and errors the validation layer reported so far (0 when validation is off),
 int vulkan_validation_messages(Backend& backend);
 // and, in profile mode, GPU time per kernel since the start, one kernel per line.

@@ -45,6 +45,43 @@ struct BadTensor {
   }
 };
 
+// A tensor that the "kllens.packed" metadata names (see safetensors.h).
+struct Packed {
+  DType dtype;
+  Shape shape;  // [N, K]
+};
+
+// Kernels read Q8_C / Q4_C rows (padded to 4 bytes) in 4-byte words and the FP16 scale
+// at the start of each Q8_0 / Q4_0 block as a 2-byte value.
+size_t packed_alignment(DType t) { return t == DType::Q8_C || t == DType::Q4_C ? 4 : 2; }
+
+std::map<std::string, Packed> packed_tensors(const std::string& path,
+                                             const std::map<std::string, std::string>& metadata) {
+  std::map<std::string, Packed> out;
+  auto it = metadata.find(kPackedMetadataKey);
+  if (it == metadata.end()) return out;
+  const nlohmann::json j = parse_json(it->second, fmt::format("{}: metadata '{}'", path, kPackedMetadataKey));
+  if (!j.is_object()) fail("{}: metadata '{}' is a JSON {}, not an object", path, kPackedMetadataKey, type_of(j));
+  for (const auto& [name, e] : j.items()) {
+    const BadTensor bad{path, name};
+    if (!e.is_object() || !e.contains("dtype") || !e["dtype"].is_string() || !e.contains("shape") ||
+        !e["shape"].is_array() || e["shape"].size() != 2)
+      bad(fmt::format("'{}' entry {} is not {{\"dtype\": TYPE, \"shape\": [N, K]}}", kPackedMetadataKey, json_excerpt(e)));
+    Packed p{DType::F32, {}};
+    for (DType q : {DType::Q8_C, DType::Q4_C, DType::Q8_0, DType::Q4_0})
+      if (e["dtype"].get<std::string>() == dtype_name(q)) p.dtype = q;
+    if (!dtype_is_quantized(p.dtype))
+      bad(fmt::format("packed dtype {} is not Q8_C, Q4_C, Q8_0 or Q4_0", e["dtype"].dump()));
+    for (const auto& d : e["shape"]) {
+      const auto v = json_uint(d);
+      if (!v || *v > uint64_t(INT32_MAX)) bad(fmt::format("packed shape {} is not [N, K] below 2^31", e["shape"].dump()));
+      p.shape.push_back(int64_t(*v));
+    }
+    out.emplace(name, std::move(p));
+  }
+  return out;
+}
+
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
@@ -102,18 +139,18 @@ void SafetensorsFile::parse_header(size_t header_len) {
   const uint8_t* data = reinterpret_cast<const uint8_t*>(base) + 8 + header_len;
   const uint64_t data_bytes = map_bytes_ - 8 - header_len;
 
-  for (const auto& [name, entry] : header.items()) {
-    if (name == "__metadata__") {
-      if (!entry.is_object())
-        fail("{}: __metadata__ is a JSON {}, not an object", path_, type_of(entry));
-      for (const auto& [key, value] : entry.items()) {
-        if (!value.is_string())
-          fail("{}: __metadata__ key '{}' is a JSON {}, not a string", path_, excerpt(key),
-               type_of(value));
-        metadata_[key] = value.get<std::string>();
-      }
-      continue;
+  if (auto m = header.find("__metadata__"); m != header.end()) {
+    if (!m->is_object()) fail("{}: __metadata__ is a JSON {}, not an object", path_, type_of(*m));
+    for (const auto& [key, value] : m->items()) {
+      if (!value.is_string())
+        fail("{}: __metadata__ key '{}' is a JSON {}, not a string", path_, excerpt(key), type_of(value));
+      metadata_[key] = value.get<std::string>();
     }
+  }
+  const std::map<std::string, Packed> packed = packed_tensors(path_, metadata_);
+
+  for (const auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
     const std::string shown = excerpt(name);
     const BadTensor bad{path_, shown};
     if (!entry.is_object()) bad(fmt::format("entry is a JSON {}, not an object", type_of(entry)));
@@ -122,7 +159,14 @@ void SafetensorsFile::parse_header(size_t header_len) {
 
     const auto& jdtype = entry["dtype"];
     if (!jdtype.is_string()) bad(fmt::format("dtype is a JSON {}, not a string", type_of(jdtype)));
+    // A packed quantised tensor is U8 [N, row bytes] in the file and Q* [N, K] to kllens.
+    const auto pk = packed.find(name);
+    const bool is_packed = pk != packed.end();
+    if (is_packed && jdtype.get<std::string>() != "U8")
+      bad(fmt::format("listed in '{}' as packed {}, but stored as {}, not U8", kPackedMetadataKey,
+                      dtype_name(pk->second.dtype), jdtype.get<std::string>()));
     const DType dtype = [&] {
+      if (is_packed) return pk->second.dtype;
       try {
         return dtype_from_safetensors(jdtype.get<std::string>());
       } catch (const Error& e) {
@@ -135,7 +179,7 @@ void SafetensorsFile::parse_header(size_t header_len) {
     Shape shape;
     // The element count is built with overflow checks: a forged shape must not wrap
     // around to a size that happens to match the offsets.
-    uint64_t bytes = dtype_size(dtype);
+    uint64_t bytes = is_packed ? 1 : dtype_size(dtype);
     for (const auto& d : jshape) {
       auto dim = json_uint(d);
       if (!dim)
@@ -143,6 +187,14 @@ void SafetensorsFile::parse_header(size_t header_len) {
       if (*dim > uint64_t(INT64_MAX) || __builtin_mul_overflow(bytes, *dim, &bytes))
         bad(fmt::format("shape {} is too large", json_excerpt(jshape)));
       shape.push_back(int64_t(*dim));
+    }
+    if (is_packed) {
+      const Packed& p = pk->second;
+      const Shape stored{p.shape[0], int64_t(dtype_row_bytes(p.dtype, p.shape[1]))};
+      if (shape != stored)
+        bad(fmt::format("packed {} {} needs U8 {}, the file has U8 {}", dtype_name(p.dtype), shape_str(p.shape),
+                        shape_str(stored), shape_str(shape)));
+      shape = p.shape;
     }
 
     const auto& joff = entry["data_offsets"];
@@ -159,9 +211,15 @@ void SafetensorsFile::parse_header(size_t header_len) {
     if (*end - *begin != bytes)
       bad(fmt::format("data_offsets [{}, {}] hold {} bytes, but {} {} needs {}", *begin, *end,
                       *end - *begin, dtype_name(dtype), shape_str(shape), bytes));
+    if (is_packed && (uintptr_t(data + *begin) % packed_alignment(dtype)) != 0)
+      bad(fmt::format("packed {} data is not {}-byte aligned", dtype_name(dtype), packed_alignment(dtype)));
 
     tensors_[name] = TensorInfo{name, dtype, std::move(shape), data + *begin, size_t(bytes), path_};
   }
+
+  for (const auto& [name, p] : packed)
+    if (!tensors_.contains(name))
+      fail("{}: tensor '{}' is listed in '{}' but not in the file", path_, excerpt(name), kPackedMetadataKey);
 
   // Coverage, as the format requires: sorted by start, the non-empty tensors tile the data
   // section exactly, from its first byte to its last, no overlap, no gap. A header length
@@ -267,7 +325,22 @@ std::vector<std::string> TensorStore::names() const {
 std::shared_ptr<const void> TensorStore::owner(const std::string& name) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) fail("{}: tensor '{}' missing", dir_, name);
-  return it->second.file;
+  return it->second.owner;
+}
+
+TensorStore TensorStore::from_tensors(const std::string& source, std::vector<TensorInfo> tensors,
+                                      std::shared_ptr<const void> owner) {
+  struct Held {
+    std::shared_ptr<const void> owner;
+    std::vector<TensorInfo> tensors;
+  };
+  auto held = std::make_shared<Held>(Held{std::move(owner), std::move(tensors)});
+  TensorStore store;
+  store.dir_ = source;
+  for (const TensorInfo& t : held->tensors)
+    if (!store.entries_.emplace(t.name, Entry{&t, held}).second)
+      fail("{}: tensor '{}' appears twice", source, t.name);
+  return store;
 }
 
 }  // namespace kllens

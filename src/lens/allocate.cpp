@@ -140,6 +140,17 @@ Plan uniform_plan(const SensitivityReport& r, const std::optional<QuantSpec>& sp
   return p;
 }
 
+Plan uniform_plan(Model& model, const std::optional<QuantSpec>& spec, const std::string& name) {
+  Plan p;
+  p.name = name;
+  p.method = "uniform";
+  for (const LinearLayer& l : model.linear_layers()) {
+    p.layers.push_back({l.name, l.block, l.weight->out_features(), l.weight->in_features()});
+    p.choice.push_back(spec);
+  }
+  return p;
+}
+
 // ---- the paper's cut-offs and greedy pass --------------------------------------------
 
 std::vector<Plan> cutoff_plans(const SensitivityReport& r, int points, const std::string& metric) {

@@ -1,7 +1,10 @@
 // Model loading by architecture, and host-side helpers shared by every model.
 #include "kllens/model.h"
 
+#include "kllens/checkpoint.h"
 #include "kllens/error.h"
+#include "kllens/gguf.h"
+#include "kllens/gguf_model.h"
 #include "kllens/safetensors.h"
 #include "models/hymba.h"
 #include "models/mamba1.h"
@@ -10,8 +13,11 @@
 namespace kllens {
 
 std::unique_ptr<Model> Model::load(const std::string& dir, Backend& backend) {
-  const ModelConfig config = ModelConfig::load(dir);
-  const TensorStore store = TensorStore::open_dir(dir);
+  const ModelFiles files = open_model_files(dir);
+  const ModelConfig& config = files.config;
+  const TensorStore& store = files.store;
+  // A kllens quantised checkpoint: types as its config.json says.
+  if (!is_gguf_file(dir)) check_quantization_config(dir, store);
   switch (config.arch) {
     case Arch::Mamba1: return load_mamba1(config, store, backend);
     case Arch::Mamba2: return load_mamba2(config, store, backend);

@@ -100,12 +100,20 @@ void SsmStackModel::load_stack(const WeightLoader& wl) {
   for (int64_t l = 0; l < config_.num_layers; ++l)
     norms_.push_back(wl.f32("backbone.layers." + std::to_string(l) + ".norm.weight", {H}));
   norm_f_ = wl.f32("backbone.norm_f.weight", {H});
-  lm_head_.w = config_.tie_word_embeddings ? embed_ : wl.stored("lm_head.weight", {V, H});
+  if (config_.tie_word_embeddings) lm_head_.w = embed_;
+  else lm_head_ = wl.linear("lm_head", V, H, false);
 }
 
 Tensor SsmStackModel::load_A(const WeightLoader& wl, const std::string& name, const Shape& shape) {
-  std::vector<float> a = to_f32(wl.store().get(name, shape));
-  for (float& v : a) v = -std::exp(v);
+  // A GGUF file holds A itself (llama.cpp's convention); its store names it "<mixer>.A".
+  const std::string a_name = name.substr(0, name.size() - std::string("_log").size());
+  std::vector<float> a;
+  if (name.ends_with("_log") && wl.store().find(a_name)) {
+    a = to_f32(wl.store().get(a_name, shape));
+  } else {
+    a = to_f32(wl.store().get(name, shape));
+    for (float& v : a) v = -std::exp(v);
+  }
   Tensor t = backend_.alloc(DType::F32, shape);
   backend_.upload(t, a.data());
   return t;

@@ -52,7 +52,14 @@ Tensor WeightLoader::stored(const std::string& name, const Shape& shape) const {
 
 Weight WeightLoader::linear(const std::string& prefix, int64_t out, int64_t in, bool bias) const {
   Weight w;
-  w.w = stored(prefix + ".weight", {out, in});
+  const std::string name = prefix + ".weight";
+  const TensorInfo& info = store_.get(name, {out, in});
+  if (dtype_is_quantized(info.dtype)) {
+    w.w = backend_.import_host(store_.owner(name), info.data, info.dtype, {out, in});
+    if (info.dtype == DType::Q8_C || info.dtype == DType::Q4_C) w.scale = f32(name + "_scale", {out});
+  } else {
+    w.w = stored(name, {out, in});
+  }
   if (bias) w.bias = f32(prefix + ".bias", {out});
   return w;
 }

@@ -21,7 +21,9 @@ class WeightLoader {
   // A float tensor in its storage type (F32, F16 or BF16).
   Tensor stored(const std::string& name, const Shape& shape) const;
   // A linear layer: "<prefix>.weight" [out, in] in its storage type and, if asked for,
-  // "<prefix>.bias" [out] as F32.
+  // "<prefix>.bias" [out] as F32. A packed quantised weight (a kllens quantised
+  // checkpoint) keeps its type; Q8_C / Q4_C take their per-row scales from
+  // "<prefix>.weight_scale" (F32 [out]).
   Weight linear(const std::string& prefix, int64_t out, int64_t in, bool bias) const;
 
   const TensorStore& store() const { return store_; }

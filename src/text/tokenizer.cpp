@@ -35,14 +35,16 @@ std::unique_ptr<text::ByteLevelPreTokenizer> parse_pre_tokenizer(const nlohmann:
 
 class BpeTokenizer final : public Tokenizer {
  public:
-  BpeTokenizer(const nlohmann::json& json, const std::string& path)
+  // config: tokenizer_config.json (null if there is none), config_name its name in errors.
+  BpeTokenizer(const nlohmann::json& json, const std::string& path, const nlohmann::json& config,
+               const std::string& config_name)
       : path_(path),
         normalizer_(json.value("normalizer", nlohmann::json()), path),
         pre_tokenizer_(parse_pre_tokenizer(json.value("pre_tokenizer", nlohmann::json()), path)),
         model_(json.value("model", nlohmann::json()), path),
         added_(json.value("added_tokens", nlohmann::json()), normalizer_, path) {
     build_token_table(text::parse_decoder(json.value("decoder", nlohmann::json()), path));
-    eos_id_ = find_eos(std::filesystem::path(path).parent_path() / "tokenizer_config.json");
+    eos_id_ = find_eos(config, config_name);
   }
 
   std::vector<int32_t> encode(std::string_view text) const override {
@@ -145,15 +147,14 @@ class BpeTokenizer final : public Tokenizer {
     return std::nullopt;
   }
 
-  std::optional<int32_t> find_eos(const std::filesystem::path& config_path) const {
-    if (std::filesystem::exists(config_path)) {
-      const nlohmann::json config = read_json_file(config_path.string());
+  std::optional<int32_t> find_eos(const nlohmann::json& config, const std::string& config_name) const {
+    if (config.is_object()) {
       const auto eos = config.value("eos_token", nlohmann::json());
       // eos_token is a string, or an AddedToken object with a "content" in older files.
       const auto content = eos.is_object() ? eos.value("content", nlohmann::json()) : eos;
       if (content.is_string()) {
         if (const auto id = token_id(content.get<std::string>())) return id;
-        fail("{}: eos_token '{}' is not a token of {}", config_path.string(),
+        fail("{}: eos_token '{}' is not a token of {}", config_name,
              content.get<std::string>(), path_);
       }
     }
@@ -185,11 +186,29 @@ class BpeTokenizer final : public Tokenizer {
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& tokenizer_json_path) {
   const nlohmann::json json = read_json_file(tokenizer_json_path);
   if (!json.is_object()) fail("{}: expected a JSON object", tokenizer_json_path);
+  const auto config_path = std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
+  const nlohmann::json config = std::filesystem::exists(config_path) ? read_json_file(config_path.string()) : nlohmann::json();
   try {
-    return std::make_unique<BpeTokenizer>(json, tokenizer_json_path);
+    return std::make_unique<BpeTokenizer>(json, tokenizer_json_path, config, config_path.string());
   } catch (const nlohmann::json::exception& e) {
     // A field of the wrong type or missing where the format requires it.
     fail("{}: {}", tokenizer_json_path, json_parse_message(e));
+  }
+}
+
+std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenizer_json,
+                                                     const std::string& tokenizer_config,
+                                                     const std::string& source) {
+  const std::string name = source + ": tokenizer.json";
+  const std::string config_name = source + ": tokenizer_config.json";
+  // The bounded parser of every file kllens reads (src/core/json.h).
+  const nlohmann::json json = parse_json(tokenizer_json, name);
+  const nlohmann::json config = tokenizer_config.empty() ? nlohmann::json() : parse_json(tokenizer_config, config_name);
+  if (!json.is_object()) fail("{}: expected a JSON object", name);
+  try {
+    return std::make_unique<BpeTokenizer>(json, name, config, config_name);
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: {}", name, json_parse_message(e));
   }
 }
 

@@ -273,10 +273,14 @@ Context::Context(int device_index, bool validation)
     info_.timestamp_period_ns = lim.timestampPeriod;
 
     VkPhysicalDeviceMaintenance3Properties m3{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
+    VkPhysicalDeviceDriverProperties drv{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};  // core in 1.2
     VkPhysicalDeviceProperties2 props2{VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
     props2.pNext = &m3;
+    m3.pNext = &drv;
     vkGetPhysicalDeviceProperties2(physical_, &props2);
     info_.max_allocation = m3.maxMemoryAllocationSize;
+    info_.driver_name = drv.driverName;
+    info_.driver_info = drv.driverInfo;
 
     if (v13) {
       VkPhysicalDeviceShaderIntegerDotProductProperties dp{

@@ -25,6 +25,7 @@ struct DeviceInfo {
   VkPhysicalDeviceType type = VK_PHYSICAL_DEVICE_TYPE_OTHER;
   uint32_t api_version = 0, vendor_id = 0, device_id = 0, driver_version = 0;
   uint8_t pipeline_cache_uuid[VK_UUID_SIZE] = {};
+  std::string driver_name, driver_info;  // VkPhysicalDeviceDriverProperties: "llvmpipe", "Mesa 22.3.6 (LLVM 15.0.6)"
   // subgroups
   uint32_t subgroup_size = 0, min_subgroup_size = 0, max_subgroup_size = 0;
   bool subgroup_arithmetic = false;       // subgroupAdd etc. in compute

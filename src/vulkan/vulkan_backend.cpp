@@ -308,6 +308,10 @@ vk::VulkanBackend& as_vulkan(Backend& b) {
 }  // namespace
 
 std::string vulkan_device_summary(Backend& backend) { return as_vulkan(backend).info().summary(); }
+std::string vulkan_driver(Backend& backend) {
+  const auto& i = as_vulkan(backend).info();
+  return i.driver_info.empty() ? i.driver_name : i.driver_name + " " + i.driver_info;
+}
 int vulkan_validation_messages(Backend& backend) { return as_vulkan(backend).context().validation_count(); }
 std::string vulkan_profile_report(Backend& backend) { return as_vulkan(backend).profile_report(); }
 bool vulkan_counters(Backend& backend, VulkanCounters& out) {
