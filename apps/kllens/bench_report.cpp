@@ -121,7 +121,7 @@ std::string bench_csv(const std::vector<BenchResult>& rows) {
       else if (v.is_array()) {  // samples: space-separated inside one cell
         for (const auto& x : v) cell += (cell.empty() ? "" : " ") + x.dump();
       } else if (!v.is_null()) cell = v.dump();
-      // RFC 4180 quoting: every cell in double quotes, inner quotes doubled.
+      // As llama-bench: the header bare, every value in double quotes (inner quotes doubled).
       std::string q = "\"";
       for (char ch : cell) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
       line += (line.empty() ? "" : ",") + q + "\"";

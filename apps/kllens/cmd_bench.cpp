@@ -13,6 +13,7 @@
 #include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -207,13 +208,15 @@ void run_bench(const BenchArgs& a) {
   else {
     fmt::print("{}\n", bench_markdown(rows));
     fmt::print("host memory-read bandwidth (same run): {:.2f} GB/s\n", bw);
-    std::string seen;
-    for (const BenchResult& r : rows)
-      if (seen.find("|" + r.backend + "|") == std::string::npos) {
-        seen += "|" + r.backend + "|";
-        fmt::print("{}: {} ({}){}\n", r.backend, r.device, r.driver,
-                   a.gen.empty() || a.gen[0] == 0 ? "" : a.no_replay ? ", direct decode steps" : ", replayed decode steps");
-      }
+    std::vector<std::string> seen;
+    for (const BenchResult& r : rows) {
+      if (std::find(seen.begin(), seen.end(), r.backend) != seen.end()) continue;
+      seen.push_back(r.backend);
+      std::string steps;  // what the backend's tg rows ran: replayed or direct steps
+      for (const BenchResult& t : rows)
+        if (t.backend == r.backend && !t.decode_steps.empty()) steps = ", " + t.decode_steps + " decode steps";
+      fmt::print("{}: {} ({}){}\n", r.backend, r.device, r.driver, steps);
+    }
   }
 }
 
