@@ -37,6 +37,7 @@ std::string short_name(const std::string& layer) {  // backbone.layers.3.mixer.i
 void run_lens(const LensArgs& a) {
   namespace fs = std::filesystem;
   const std::string dir = a.sweep.out;
+  if (!a.sweep.shard.empty()) fail("--shard: lens runs the whole job; shard `kllens sensitivity` and `kllens merge` instead");
   fs::create_directories(dir + "/plots");
   auto be = a.sweep.backend.make();
 

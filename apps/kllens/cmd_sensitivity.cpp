@@ -1,8 +1,9 @@
 // kllens sensitivity MODEL (--calib FILE | --calib-ids FILE) -o DIR [--samples 64 --seqlen 512
 //   --seed S --bits 4,8 --group channel|32|64|128 --layers REGEX --ppl-text FILE
-//   --ppl-tokens N --ppl-ctx N --resume --no-prefix-reuse --backend]
+//   --ppl-tokens N --ppl-ctx N --resume --no-prefix-reuse --shard I/N --backend]
 // The per-layer sweep of the KL lens (include/kllens/lens.h); writes DIR/sensitivity.json,
-// DIR/sensitivity.csv and one file per finished probe in DIR/probes/.
+// DIR/sensitivity.csv and one file per finished probe in DIR/probes/. With --shard I/N it
+// runs that shard's probes only and writes DIR/shard.json for `kllens merge`.
 #include <fmt/format.h>
 
 #include "kllens/error.h"
@@ -25,7 +26,10 @@ void register_sensitivity(CLI::App& app) {
     fmt::print("{} probes ({} layers × {} bit widths) over {} windows of {} tokens on {}: {} in probes\n",
                r.probes.size(), r.layers.size(), r.bits.size(), r.windows, r.seqlen, be->name(),
                format_duration(secs));
-    fmt::print("wrote {}/sensitivity.json and {}/sensitivity.csv\n", a->out, a->out);
+    if (a->shard.empty())
+      fmt::print("wrote {}/sensitivity.json and {}/sensitivity.csv\n", a->out, a->out);
+    else
+      fmt::print("wrote {}/shard.json (shard {}; join the shards with kllens merge)\n", a->out, a->shard);
   });
 }
 

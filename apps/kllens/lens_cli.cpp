@@ -72,6 +72,7 @@ void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out) {
   cmd->add_flag("--no-prefix-reuse", a.no_prefix_reuse, "Run the full forward pass per probe (for comparison)");
   cmd->add_option("--teacher-cache-mb", a.teacher_cache_mb,
                   "Keep the teacher's logits when they fit, else recompute them")->capture_default_str();
+  cmd->add_option("--shard", a.shard, "Run shard I of N (0-based, I/N) into its own folder; join with kllens merge");
   cmd->add_option("--max-probes", a.max_probes, "Stop after N new probes (tests of --resume)")->group("");
   a.backend.add_to(cmd);
 }
@@ -88,6 +89,7 @@ uint64_t fnv1a(const void* data, size_t n, uint64_t h = 1469598103934665603ull) 
 
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   if (a.calib.empty() == a.calib_ids.empty()) fail("give --calib FILE or --calib-ids FILE");
+  const ShardSpec shard = a.shard.empty() ? ShardSpec{} : ShardSpec::parse(a.shard);
   auto model = Model::load(a.model, be);
   std::vector<int32_t> ids;
   int64_t windows = 0, T = a.seqlen;
@@ -115,6 +117,8 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   opt.resume = a.resume;
   opt.max_probes = a.max_probes;
   opt.teacher_cache_mb = a.teacher_cache_mb;
+  opt.shard_index = shard.index;
+  opt.shard_count = shard.count;
   if (!a.ppl_text.empty()) {
     auto tok = load_tokenizer(a.model);
     opt.ppl_tokens = tok->encode(read_text(a.ppl_text));
@@ -142,7 +146,10 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   for (const LayerInfo& l : out.layers) total -= l.out_features * l.in_features;
   out.other_params = total;
   if (!out.complete) return false;
-  write_sensitivity(out, a.out);
+  if (a.shard.empty())
+    write_sensitivity(out, a.out);
+  else
+    write_shard(out, opt.fingerprint, be.name(), shard, a.out);
   return true;
 }
 

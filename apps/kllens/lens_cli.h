@@ -18,6 +18,7 @@ struct SweepArgs {
   int64_t samples = 64, seqlen = 512, max_probes = -1, ppl_tokens = 0, ppl_ctx = 256;
   uint64_t seed = 1234;
   std::string bits = "4,8", group = "channel", layers, ppl_text;
+  std::string shard;  // "I/N": run one shard, write DIR/shard.json (kllens merge joins them)
   bool resume = false, no_prefix_reuse = false;
   double teacher_cache_mb = 4096;
   BackendOption backend;
@@ -25,7 +26,8 @@ struct SweepArgs {
 // Adds the sweep's options; `calib_required`: --calib or --calib-ids must be given.
 void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out);
 // Loads the model and calibration, runs the sweep with a progress bar, writes
-// DIR/sensitivity.{json,csv}; returns false when --max-probes stopped it early.
+// DIR/sensitivity.{json,csv} (DIR/shard.json with --shard); returns false when
+// --max-probes stopped it early.
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out);
 
 // "\r<label> [#####.....] k/n  12.3%  elapsed 1m02s  eta 3m10s  <what>" on stderr when it is a

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   cli::register_allocate(app);
   cli::register_evaluate(app);
   cli::register_lens(app);
+  cli::register_merge(app);
   cli::register_check_kernels(app);
   try {
     app.parse(argc, argv);

@@ -66,6 +66,7 @@ struct SweepOptions {
   int64_t max_probes = -1;        // stop after this many new probes (tests of --resume)
   double teacher_cache_mb = 4096; // teacher logits kept when they fit, else recomputed
   std::string fingerprint;        // identifies model + calibration + options for --resume
+  int shard_index = 0, shard_count = 1;  // run only the probes shard_owners() gives this shard
   std::function<void(int64_t done, int64_t total, const Probe&)> progress;
 };
 
@@ -102,6 +103,27 @@ void write_sensitivity(const SensitivityReport& r, const std::string& dir);
 // (in text order); fewer when the text is short (at least one; throws if not even one).
 std::vector<int32_t> sample_windows(const std::vector<int32_t>& tokens, int64_t samples,
                                     int64_t seqlen, uint64_t seed, int64_t& windows);
+
+// ---- shards (src/lens/shard.cpp) ------------------------------------------------------
+// A sweep split over machines: shard I of N runs the probes shard_owners() assigns to I
+// and writes DIR/shard.json; merge_shards() checks that the shards share one sweep and
+// backend, are disjoint and complete, and rebuilds the report a single run writes.
+//
+// Cost of a probe, in block passes over the calibration tokens: the blocks it recomputes
+// (from its restart block to the last) plus one for the head, plus (L + 1) passes scaled
+// by ppl_tokens / calibration tokens when it also measures perplexity. Assignment is the
+// longest-processing-time rule: probes by cost descending (ties: report order), each to
+// the shard with the least cost so far (ties: the lowest index). Deterministic.
+struct ShardSpec {
+  int index = 0, count = 1;
+  static ShardSpec parse(const std::string& text);  // "I/N", 0 <= I < N
+};
+std::vector<int> shard_owners(const std::vector<double>& costs, int count);
+// DIR/shard.json: {"fingerprint", "backend", "shard", "shards", "report": <to_json()>}.
+void write_shard(const SensitivityReport& r, const std::string& fingerprint,
+                 const std::string& backend, const ShardSpec& shard, const std::string& dir);
+// The merged report of DIR/shard.json in every dir (complete, probes in report order).
+SensitivityReport merge_shards(const std::vector<std::string>& dirs);
 
 // ---- rank (src/lens/rank.cpp) ----------------------------------------------------------
 // Rank agreement between a metric and perplexity over the layers of one bit width.

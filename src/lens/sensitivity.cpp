@@ -130,9 +130,20 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
     return (fs::path(opt.out_dir) / "probes" / (layer + "@" + std::to_string(b) + ".json")).string();
   };
 
+  // ---- this shard's probes (all of them unless --shard) -------------------------------
+  std::vector<double> costs;
+  const double ppl_passes = opt.ppl_tokens.empty() ? 0.0 : double(L + 1) * double(opt.ppl_tokens.size()) / double(windows * T);
+  for (const LinearLayer& l : layers)
+    for (size_t k = 0; k < opt.bits.size(); ++k)
+      costs.push_back(double(L - model.resume_block(l.block) + 1) + ppl_passes);
+  const std::vector<int> owner = shard_owners(costs, opt.shard_count);
+  auto mine = [&](size_t probe) { return owner[probe] == opt.shard_index; };
+
   // ---- teacher pass -------------------------------------------------------------------
   std::set<int64_t> need;
-  for (const LinearLayer& l : layers) need.insert(model.resume_block(l.block));
+  for (size_t i = 0; i < layers.size(); ++i)
+    for (size_t k = 0; k < opt.bits.size(); ++k)
+      if (mine(i * opt.bits.size() + k)) need.insert(model.resume_block(layers[i].block));
   const int64_t last_first = model.resume_block(L - 1);
   const int64_t per_chunk =
       std::clamp<int64_t>((int64_t(256) << 20) / std::max<int64_t>(1, T * V * 4), 1, windows);
@@ -171,11 +182,13 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
     rep.teacher_perplexity = perplexity(model, opt.ppl_tokens, opt.ppl_ctx).ppl();
 
   // ---- probes -------------------------------------------------------------------------
-  const int64_t total = int64_t(layers.size() * opt.bits.size());
+  const int64_t total = std::count(owner.begin(), owner.end(), opt.shard_index);
   int64_t done = 0, fresh = 0;
+  size_t probe_index = 0;
   std::vector<float> host(static_cast<size_t>(windows * T * kKlStats));
   for (const LinearLayer& l : layers)
     for (int b : opt.bits) {
+      if (!mine(probe_index++)) continue;
       const std::string path = save ? probe_path(l.name, b) : std::string();
       if (save && opt.resume && fs::exists(path)) {
         Probe p = probe_from_json(path);
