@@ -13,8 +13,10 @@ fx="$shared/fixtures/tiny-mamba"
 sweep=("$fx" --calib-ids "$fx/reference.safetensors" --layers 'in_proj|out_proj'
        --ppl-text "$shared/data/brown/test.txt" --ppl-tokens 256 --ppl-ctx 128)
 "$kllens" sensitivity "${sweep[@]}" -o "$work/whole" >/dev/null 2>"$work/whole.log"
+qsweep=()  # parallel hands its command to a shell: quote the regex's '|' for it
+for x in "${sweep[@]}"; do qsweep+=("$(printf %q "$x")"); done
 parallel --will-cite --halt now,fail=1 -j 2 \
-  "$kllens" sensitivity "${sweep[@]}" --shard {}/4 -o "$work/shard-{}" ">/dev/null" "2>$work/shard-{}.log" ::: 0 1 2 3
+  "$kllens" sensitivity "${qsweep[@]}" --shard {}/4 -o "$work/shard-{}" ">/dev/null" "2>$work/shard-{}.log" ::: 0 1 2 3
 "$kllens" merge "$work"/shard-{0,1,2,3} -o "$work/merged" >/dev/null
 cmp "$work/whole/sensitivity.json" "$work/merged/sensitivity.json"
 cmp "$work/whole/sensitivity.csv" "$work/merged/sensitivity.csv"
