@@ -15,6 +15,9 @@ $SUDO apt-get install -y -qq --no-install-recommends \
 # and ASan/UBSan builds; valgrind for the golden-path memory check.
 $SUDO apt-get install -y -qq --no-install-recommends \
   libxxhash-dev clang-14 libclang-rt-14-dev libomp-14-dev valgrind >/dev/null
+# Sharded sweeps (docs/scale.md): the tests start a single-node Slurm (munge for its
+# authentication) on localhost, and run the same shards with GNU parallel.
+$SUDO apt-get install -y -qq --no-install-recommends slurm-wlm munge parallel >/dev/null
 echo "setup: dependencies installed"
 
 # node-llama-cpp 3.21.1 (test-only, tests/test_gguf_llama.cpp): llama.cpp's prebuilt

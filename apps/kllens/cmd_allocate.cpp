@@ -1,4 +1,5 @@
-// kllens allocate DIR --method cutoffs|greedy|budget|uniform -o plan.json
+// kllens allocate (DIR | --paper BITS=FILE...) --method cutoffs|greedy|budget|uniform -o plan.json
+//   (--paper: results in the paper's layout; --model gives the layer shapes sizes need)
 //   cutoffs: [--points 10] [--cut K]   the paper's evenly spaced cut-offs (plan pK, default the last)
 //   greedy:  --model MODEL --ppl-text FILE [--gamma 1.10 --ppl-tokens N --ppl-ctx 256 --backend]
 //   budget:  --budget-mb MB | --bits-per-weight B   exact knapsack optimum + the Pareto front
@@ -21,6 +22,7 @@ struct AllocArgs {
   int points = 10, cut = 0;
   double gamma = 1.10, budget_mb = 0, bpw = 0;
   int64_t ppl_tokens = 0, ppl_ctx = 256;
+  std::vector<std::string> paper;  // results in the paper's layout instead of DIR
   BackendOption backend;
 };
 
@@ -37,7 +39,8 @@ void print_plan(const Plan& p) {
 void register_allocate(CLI::App& app) {
   auto a = std::make_shared<AllocArgs>();
   auto* cmd = app.add_subcommand("allocate", "Mixed-precision plans from a sensitivity sweep");
-  cmd->add_option("DIR", a->dir, "Folder holding sensitivity.json")->required();
+  cmd->add_option("DIR", a->dir, "Folder holding sensitivity.json");
+  add_paper_option(cmd, a->paper);
   cmd->add_option("--method", a->method, "cutoffs, greedy, budget or uniform")->capture_default_str()
       ->check(CLI::IsMember({"cutoffs", "greedy", "budget", "uniform"}));
   cmd->add_option("-o,--out", a->out, "Plan file")->required();
@@ -47,7 +50,7 @@ void register_allocate(CLI::App& app) {
   cmd->add_option("--points", a->points, "cutoffs: number of cut points")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--cut", a->cut, "cutoffs: which plan p01..pN to write (default N)")->check(CLI::NonNegativeNumber);
   cmd->add_option("--gamma", a->gamma, "greedy: perplexity budget factor")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--model", a->model, "greedy: the model folder the sweep ran on");
+  cmd->add_option("--model", a->model, "greedy: the model folder the sweep ran on; --paper: layer shapes");
   cmd->add_option("--ppl-text", a->ppl_text, "greedy: perplexity text");
   cmd->add_option("--ppl-tokens", a->ppl_tokens, "greedy: first N tokens (0 = all)");
   cmd->add_option("--ppl-ctx", a->ppl_ctx, "greedy: perplexity window")->capture_default_str();
@@ -57,7 +60,9 @@ void register_allocate(CLI::App& app) {
   a->backend.add_to(cmd);
   cmd->callback([a] {
     refuse_output_over_inputs("--out", a->out, {a->dir + "/sensitivity.json", a->model, a->ppl_text});
-    const SensitivityReport r = SensitivityReport::load(a->dir);
+    const SensitivityReport r = load_report(a->dir, a->paper, a->model);
+    if (!a->paper.empty() && a->model.empty() && a->method != "cutoffs")
+      fail("--paper with --method {} needs --model MODEL for the layer shapes", a->method);
     Plan chosen;
     std::vector<Plan> candidates;
     if (a->method == "cutoffs") {

@@ -109,6 +109,7 @@ void register_rank(CLI::App& app);
 void register_allocate(CLI::App& app);
 void register_evaluate(CLI::App& app);
 void register_lens(CLI::App& app);
+void register_merge(CLI::App& app);
 void register_check_kernels(CLI::App& app);
 void register_quantize(CLI::App& app);
 

@@ -5,9 +5,12 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <regex>
+#include <sstream>
 
 #include <fmt/format.h>
 
+#include "kllens/config.h"
 #include "kllens/error.h"
 #include "kllens/gguf_model.h"
 #include "kllens/safetensors.h"
@@ -73,13 +76,89 @@ void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out) {
   cmd->add_flag("--no-prefix-reuse", a.no_prefix_reuse, "Run the full forward pass per probe (for comparison)");
   cmd->add_option("--teacher-cache-mb", a.teacher_cache_mb,
                   "Keep the teacher's logits when they fit, else recompute them")->capture_default_str();
+  cmd->add_option("--shard", a.shard, "Run shard I of N (0-based, I/N) into its own folder; join with kllens merge");
   cmd->add_option("--max-probes", a.max_probes, "Stop after N new probes (tests of --resume)")->group("");
-  a.backend.add_to(cmd);
+  cmd->add_option("--backend", a.backend.name,
+                  "Where to run: cpu, vulkan, or several devices at once, one worker each "
+                  "(cpu,vulkan or vulkan:0,vulkan:1)")
+      ->capture_default_str()
+      ->check([](const std::string& v) {
+        const std::regex one("cpu|vulkan(:[0-9]+)?");
+        std::stringstream ss(v);
+        std::string item;
+        int n = 0;
+        while (std::getline(ss, item, ',')) {
+          if (!std::regex_match(item, one)) return "'" + item + "' is not cpu, vulkan or vulkan:N";
+          ++n;
+        }
+        return n > 0 && v.back() != ',' ? std::string() : std::string("empty device in the list");
+      });
+  cmd->add_option("--device", a.backend.device, "Vulkan device index for a plain 'vulkan' (see check-kernels "
+                  "--list-devices); default: $KLLENS_VULKAN_DEVICE, else the best GPU")->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--profile", a.backend.profile,
+                "Vulkan: GPU time per kernel (timestamps), printed to stderr at the end");
+}
+
+std::vector<BackendOption> sweep_backends(const SweepArgs& a) {
+  std::vector<BackendOption> out;
+  std::stringstream ss(a.backend.name);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    BackendOption o = a.backend;
+    o.name = item.substr(0, item.find(':'));
+    if (item.find(':') != std::string::npos) o.device = std::stoi(item.substr(item.find(':') + 1));
+    out.push_back(o);
+  }
+  if (out.empty()) fail("--backend: no device");
+  return out;
+}
+
+void add_paper_option(CLI::App* cmd, std::vector<std::string>& paper) {
+  cmd->add_option("--paper", paper,
+                  "Results in the paper's layout, BITS=FILE, one per bit width (instead of DIR)");
+}
+
+SensitivityReport load_report(const std::string& dir, const std::vector<std::string>& paper,
+                              const std::string& model) {
+  if (dir.empty() == paper.empty()) fail("give DIR (a sweep folder) or --paper BITS=FILE");
+  if (paper.empty()) return SensitivityReport::load(dir);
+  std::vector<std::pair<int, std::string>> files;
+  for (const std::string& p : paper) {
+    const size_t eq = p.find('=');
+    int bits = 0;
+    if (eq == std::string::npos || (p.substr(0, eq) != "4" && p.substr(0, eq) != "8"))
+      fail("--paper: '{}' (expected 4=FILE or 8=FILE)", p);
+    bits = std::stoi(p.substr(0, eq));
+    files.emplace_back(bits, p.substr(eq + 1));
+  }
+  SensitivityReport r = read_paper_results(files);
+  int64_t vocab = 0;
+  if (!model.empty()) {
+    const TensorStore store = TensorStore::open_dir(model);
+    int64_t other = 0;
+    for (const std::string& n : store.names()) other += shape_numel(store.get(n).shape);
+    for (LayerInfo& l : r.layers) {
+      const TensorInfo* w = store.find(l.name + ".weight");
+      if (!w || w->shape.size() != 2) fail("{}: no 2-D weight '{}.weight' for the paper's layer", model, l.name);
+      l.out_features = w->shape[0];
+      l.in_features = w->shape[1];
+      other -= l.out_features * l.in_features;
+    }
+    r.other_params = other;
+    r.model = model;
+    vocab = ModelConfig::load(model).vocab_size;
+  }
+  for (const std::string& w : paper_warnings(r, vocab)) std::fprintf(stderr, "kllens: warning: %s\n", w.c_str());
+  if (vocab == 0)
+    std::fprintf(stderr, "kllens: note: give --model to check KL values against log V as well\n");
+  return r;
 }
 
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   if (a.calib.empty() == a.calib_ids.empty()) fail("give --calib FILE or --calib-ids FILE");
   refuse_output_over_inputs("--out", a.out, {a.model, a.calib, a.calib_ids, a.ppl_text});
+  const ShardSpec shard = a.shard.empty() ? ShardSpec{} : ShardSpec::parse(a.shard);
   auto model = Model::load(a.model, be);
   std::vector<int32_t> ids;
   int64_t windows = 0, T = a.seqlen;
@@ -107,6 +186,8 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   opt.resume = a.resume;
   opt.max_probes = a.max_probes;
   opt.teacher_cache_mb = a.teacher_cache_mb;
+  opt.shard_index = shard.index;
+  opt.shard_count = shard.count;
   if (!a.ppl_text.empty()) {
     auto tok = load_tokenizer(a.model);
     opt.ppl_tokens = tok->encode(read_text(a.ppl_text));
@@ -129,14 +210,27 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
     if (p.resumed) ++skipped;
     bar.update(done, total, p.key(), skipped);
   };
-  out = run_sensitivity(*model, a.model, ids, windows, T, opt);
+  // More devices (--backend cpu,vulkan): one backend and model copy each, the first is `be`.
+  std::vector<BackendHandle> more;
+  std::vector<std::unique_ptr<Model>> copies;
+  std::vector<Model*> models{model.get()};
+  const std::vector<BackendOption> devices = sweep_backends(a);
+  for (size_t i = 1; i < devices.size(); ++i) {
+    more.push_back(devices[i].make());
+    copies.push_back(Model::load(a.model, *more.back()));
+    models.push_back(copies.back().get());
+  }
+  out = run_sensitivity(models, a.model, ids, windows, T, opt);
   int64_t total = 0;
   const TensorStore store = open_model_files(a.model).store;
   for (const std::string& n : store.names()) total += shape_numel(store.get(n).shape);
   for (const LayerInfo& l : out.layers) total -= l.out_features * l.in_features;
   out.other_params = total;
   if (!out.complete) return false;
-  write_sensitivity(out, a.out);
+  if (a.shard.empty())
+    write_sensitivity(out, a.out);
+  else
+    write_shard(out, opt.fingerprint, be.name(), shard, a.out);
   return true;
 }
 

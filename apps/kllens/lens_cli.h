@@ -18,14 +18,25 @@ struct SweepArgs {
   int64_t samples = 64, seqlen = 512, max_probes = -1, ppl_tokens = 0, ppl_ctx = 256;
   uint64_t seed = 1234;
   std::string bits = "4,8", group = "channel", layers, ppl_text;
+  std::string shard;  // "I/N": run one shard, write DIR/shard.json (kllens merge joins them)
   bool resume = false, no_prefix_reuse = false;
   double teacher_cache_mb = 4096;
-  BackendOption backend;
+  BackendOption backend;  // backend.name: one device or a list ("cpu,vulkan", "vulkan:0,vulkan:1")
 };
+// The devices of --backend, one BackendOption each ("vulkan:N" sets the device index).
+std::vector<BackendOption> sweep_backends(const SweepArgs& a);
+// A sweep report from DIR/sensitivity.json, or from the paper's layout (--paper BITS=FILE,
+// one per bit width); with `model`, the layer shapes come from its weights (needed for
+// sizes) and log V from its config for the plausibility warnings, printed to stderr.
+SensitivityReport load_report(const std::string& dir, const std::vector<std::string>& paper,
+                              const std::string& model);
+void add_paper_option(CLI::App* cmd, std::vector<std::string>& paper);
 // Adds the sweep's options; `calib_required`: --calib or --calib-ids must be given.
 void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out);
 // Loads the model and calibration, runs the sweep with a progress bar, writes
-// DIR/sensitivity.{json,csv}; returns false when --max-probes stopped it early.
+// DIR/sensitivity.{json,csv} (DIR/shard.json with --shard); returns false when
+// --max-probes stopped it early.
+// `be` is the first device of sweep_backends(a); run_sweep makes the others.
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out);
 
 // "\r<label> [#####.....] k/n  12.3%  elapsed 1m02s  eta 3m10s  <what>" on stderr when it is a

@@ -38,6 +38,9 @@ struct ProbeMetrics {
 // Window-averaged metrics from kl_reduce rows: stats F32 [windows·T, kKlStats] with the
 // windows one after another; V = vocabulary size. Accumulated in fp64.
 ProbeMetrics metrics_from_stats(const float* stats, int64_t windows, int64_t T, int64_t V);
+// The standard error of each window-averaged metric: sd over windows / √windows (sample
+// sd, n − 1); NaN with one window; perplexity always NaN.
+ProbeMetrics metrics_stderr_from_stats(const float* stats, int64_t windows, int64_t T, int64_t V);
 
 // One finished probe.
 struct Probe {
@@ -45,6 +48,8 @@ struct Probe {
   int64_t block = 0;
   int bits = 8;
   ProbeMetrics m;
+  ProbeMetrics se;  // standard error over the calibration windows (NaN when unknown)
+  std::string backend;  // the device that ran it (Backend::name())
   double seconds = 0;  // wall time (kept out of sensitivity.json, which must not vary)
   bool resumed = false;  // loaded from a previous run's probe file
   std::string key() const { return layer + "@" + std::to_string(bits); }
@@ -67,6 +72,7 @@ struct SweepOptions {
   int64_t max_probes = -1;        // stop after this many new probes (tests of --resume)
   double teacher_cache_mb = 4096; // teacher logits kept when they fit, else recomputed
   std::string fingerprint;        // identifies model + calibration + options for --resume
+  int shard_index = 0, shard_count = 1;  // run only the probes shard_owners() gives this shard
   std::function<void(int64_t done, int64_t total, const Probe&)> progress;
 };
 
@@ -95,6 +101,12 @@ struct SensitivityReport {
 SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
                                   const std::vector<int32_t>& ids, int64_t windows,
                                   int64_t seqlen, const SweepOptions& opt);
+// The same sweep over several devices: one copy of the model per device (each on its own
+// backend), one worker each with its own teacher pass, all pulling probes from one queue
+// (oneTBB; src/lens/sweep_queue.cpp). Each probe records the backend that ran it.
+SensitivityReport run_sensitivity(const std::vector<Model*>& models, const std::string& model_name,
+                                  const std::vector<int32_t>& ids, int64_t windows,
+                                  int64_t seqlen, const SweepOptions& opt);
 
 // Writes DIR/sensitivity.json and DIR/sensitivity.csv atomically.
 void write_sensitivity(const SensitivityReport& r, const std::string& dir);
@@ -116,6 +128,38 @@ Probe read_probe_file(const std::string& path);
 std::vector<int32_t> sample_windows(const std::vector<int32_t>& tokens, int64_t samples,
                                     int64_t seqlen, uint64_t seed, int64_t& windows);
 
+// ---- shards (src/lens/shard.cpp) ------------------------------------------------------
+// A sweep split over machines: shard I of N runs the probes shard_owners() assigns to I
+// and writes DIR/shard.json; merge_shards() checks that the shards share one sweep and
+// backend, are disjoint and complete, and rebuilds the report a single run writes.
+//
+// Cost of a probe, in block passes over the calibration tokens: the blocks it recomputes
+// (from its restart block to the last) plus one for the head, plus (L + 1) passes scaled
+// by ppl_tokens / calibration tokens when it also measures perplexity. Assignment is the
+// longest-processing-time rule: probes by cost descending (ties: report order), each to
+// the shard with the least cost so far (ties: the lowest index). Deterministic.
+struct ShardSpec {
+  int index = 0, count = 1;
+  static ShardSpec parse(const std::string& text);  // "I/N", 0 <= I < N
+};
+std::vector<int> shard_owners(const std::vector<double>& costs, int count);
+// DIR/shard.json: {"fingerprint", "backend", "shard", "shards", "report": <to_json()>}.
+void write_shard(const SensitivityReport& r, const std::string& fingerprint,
+                 const std::string& backend, const ShardSpec& shard, const std::string& dir);
+// The merged report of DIR/shard.json in every dir (complete, probes in report order).
+SensitivityReport merge_shards(const std::vector<std::string>& dirs);
+
+// ---- the paper's layout (src/lens/paper.cpp) ------------------------------------------
+// Reads results written by the paper's scripts: one JSON file per bit width, {layer:
+// {perplexity, sqnr_db, kl_teacher_to_student, kl_student_to_teacher, delta_cross_entropy}}
+// (also mse, top1_agreement when present); `files` = (bits, path). Layer shapes are
+// unknown (0) and the block is read from ".layers.N." in the name.
+SensitivityReport read_paper_results(const std::vector<std::pair<int, std::string>>& files);
+// Warnings for values that cannot be a KL divergence (negative, or above log V when
+// vocab > 1): the paper's kl_teacher_to_student is computed from probabilities where
+// log-probabilities are expected, so it is a score, not a KL.
+std::vector<std::string> paper_warnings(const SensitivityReport& r, int64_t vocab);
+
 // ---- rank (src/lens/rank.cpp) ----------------------------------------------------------
 // Rank agreement between a metric and perplexity over the layers of one bit width.
 // τ-a = S / (n(n−1)/2), τ-b = S / √((n0 − n1)(n0 − n2)) with S = Σ_{i<j} sign(Δx)·sign(Δy),
@@ -123,9 +167,14 @@ std::vector<int32_t> sample_windows(const std::vector<int32_t>& tokens, int64_t 
 // approximation of S with the tie-corrected variance (Kendall 1970; scipy's "asymptotic").
 // Spearman ρ = Pearson correlation of the average ranks; p-value from Student's t with
 // n − 2 degrees of freedom, t = ρ·√((n − 2)/(1 − ρ²)). Two-sided p-values.
+struct Interval {
+  double lo = NAN, hi = NAN;
+  bool excludes_zero() const { return std::isfinite(lo) && std::isfinite(hi) && (lo > 0 || hi < 0); }
+};
 struct RankStats {
   int64_t n = 0;
   double tau_a = NAN, tau_b = NAN, tau_p = NAN, rho = NAN, rho_p = NAN;
+  Interval tau_b_ci, rho_ci;  // bootstrap 95% (bootstrap_rank_table), NaN until computed
 };
 RankStats rank_stats(const std::vector<double>& x, const std::vector<double>& y);
 
@@ -135,13 +184,36 @@ struct MetricInfo { const char* name; bool negate; };
 const std::vector<MetricInfo>& lens_metrics();  // kl_teacher_to_student, ... top1_agreement
 double metric_value(const ProbeMetrics& m, const std::string& name);  // un-negated
 
+// The paired question: is KL's τ-b higher than another metric's? diff = τ-b(KL) − τ-b(other).
+struct TauDifference {
+  std::string other;
+  double diff = NAN;
+  Interval ci;  // bootstrap 95% of the paired difference
+};
 struct RankTable {
   int bits = 8;
   int64_t n = 0;
   std::vector<std::pair<std::string, RankStats>> rows;  // one per metric
+  std::vector<TauDifference> tau_diff;  // kl_teacher_to_student against every other metric
 };
-// One table per bit width of the report (needs perplexity in every probe).
-std::vector<RankTable> rank_report(const SensitivityReport& r);
+// Bootstrap over layers (src/lens/bootstrap.cpp): `resamples` draws of n layers with
+// replacement from std::mt19937_64(seed ^ bits-dependent constant), shared by all metrics.
+struct BootstrapOptions {
+  int resamples = 2000;
+  uint64_t seed = 1234;
+};
+// Fills tau_b_ci / rho_ci of every row and tau_diff; metric_values[k] = row k's oriented
+// values, ppl the perplexities, both per layer.
+void bootstrap_rank_table(RankTable& t, const std::vector<std::vector<double>>& metric_values,
+                          const std::vector<double>& ppl, const BootstrapOptions& opt);
+// One table per bit width of the report (needs perplexity in every probe), with bootstrap
+// intervals. A metric missing (non-finite) in any probe of a bit width is left out of it.
+std::vector<RankTable> rank_report(const SensitivityReport& r, const BootstrapOptions& opt = {});
+// The verdict in words (report.md opens with it): per bit width, the metric with the
+// highest τ-b, whether it is significant (p < 0.05 and its interval above 0) and whether it
+// beats KL / KL beats the others (paired intervals); when no metric is significant, says
+// so and what would resolve it. `eval_tokens`: perplexity tokens (0 = unknown).
+std::string rank_verdict(const std::vector<RankTable>& t, int64_t eval_tokens);
 nlohmann::ordered_json rank_json(const std::vector<RankTable>& t);
 std::string rank_text(const std::vector<RankTable>& t);  // the printed table
 

@@ -47,12 +47,58 @@ ProbeMetrics metrics_from_stats(const float* stats, int64_t windows, int64_t T, 
   return m;
 }
 
+ProbeMetrics metrics_stderr_from_stats(const float* stats, int64_t windows, int64_t T, int64_t V) {
+  ProbeMetrics se;
+  se.perplexity = NAN;
+  if (windows < 2) {
+    se.kl_teacher_to_student = se.kl_student_to_teacher = se.mse = se.sqnr_db = NAN;
+    se.delta_cross_entropy = se.top1_agreement = NAN;
+    return se;
+  }
+  std::vector<ProbeMetrics> per(static_cast<size_t>(windows));
+  for (int64_t w = 0; w < windows; ++w)
+    per[size_t(w)] = metrics_from_stats(stats + w * T * kKlStats, 1, T, V);
+  const ProbeMetrics mean = metrics_from_stats(stats, windows, T, V);
+  auto err = [&](double ProbeMetrics::*f) {
+    double ss = 0;
+    for (const ProbeMetrics& m : per) ss += (m.*f - mean.*f) * (m.*f - mean.*f);
+    return std::sqrt(ss / double(windows - 1) / double(windows));
+  };
+  se.kl_teacher_to_student = err(&ProbeMetrics::kl_teacher_to_student);
+  se.kl_student_to_teacher = err(&ProbeMetrics::kl_student_to_teacher);
+  se.mse = err(&ProbeMetrics::mse);
+  se.sqnr_db = err(&ProbeMetrics::sqnr_db);
+  se.delta_cross_entropy = err(&ProbeMetrics::delta_cross_entropy);
+  se.top1_agreement = err(&ProbeMetrics::top1_agreement);
+  return se;
+}
+
 // ---- the report ---------------------------------------------------------------------
 
 namespace {
 
 nlohmann::ordered_json num(double x) {
   return std::isfinite(x) ? nlohmann::ordered_json(x) : nlohmann::ordered_json(nullptr);
+}
+
+// The six window metrics as an object (standard errors; null where not finite).
+nlohmann::ordered_json metrics_json(const ProbeMetrics& m) {
+  return {{"kl_teacher_to_student", num(m.kl_teacher_to_student)},
+          {"kl_student_to_teacher", num(m.kl_student_to_teacher)},
+          {"mse", num(m.mse)},
+          {"sqnr_db", num(m.sqnr_db)},
+          {"delta_cross_entropy", num(m.delta_cross_entropy)},
+          {"top1_agreement", num(m.top1_agreement)}};
+}
+ProbeMetrics metrics_of_json(const nlohmann::ordered_json& j) {
+  ProbeMetrics m;
+  m.kl_teacher_to_student = json_double_at(j, "kl_teacher_to_student", true);
+  m.kl_student_to_teacher = json_double_at(j, "kl_student_to_teacher", true);
+  m.mse = json_double_at(j, "mse", true);
+  m.sqnr_db = json_double_at(j, "sqnr_db", true);
+  m.delta_cross_entropy = json_double_at(j, "delta_cross_entropy", true);
+  m.top1_agreement = json_double_at(j, "top1_agreement", true);
+  return m;
 }
 
 }  // namespace
@@ -88,7 +134,9 @@ nlohmann::ordered_json SensitivityReport::to_json() const {
                      {"kl_student_to_teacher", p->m.kl_student_to_teacher},
                      {"delta_cross_entropy", p->m.delta_cross_entropy},
                      {"mse", p->m.mse},
-                     {"top1_agreement", p->m.top1_agreement}};
+                     {"top1_agreement", p->m.top1_agreement},
+                     {"stderr", metrics_json(p->se)},
+                     {"backend", p->backend}};
     }
   }
   return j;
@@ -140,6 +188,8 @@ SensitivityReport SensitivityReport::from_json(const nlohmann::ordered_json& j) 
         p.m.delta_cross_entropy = json_double_at(e, "delta_cross_entropy");
         p.m.mse = json_double_at(e, "mse");
         p.m.top1_agreement = json_double_at(e, "top1_agreement");
+        if (e.contains("stderr")) p.se = metrics_of_json(e.at("stderr"));
+        p.backend = e.contains("backend") ? json_string_at(e, "backend") : std::string();
         r.probes.push_back(p);
       } catch (const Error& err) {
         fail("probe {}@{}: {}", excerpt(l.name), b, err.what());

@@ -147,7 +147,7 @@ double metric_value(const ProbeMetrics& m, const std::string& name) {
   fail("unknown metric '{}'", name);
 }
 
-std::vector<RankTable> rank_report(const SensitivityReport& r) {
+std::vector<RankTable> rank_report(const SensitivityReport& r, const BootstrapOptions& bopt) {
   std::vector<RankTable> out;
   for (int b : r.bits) {
     std::vector<const Probe*> ps;
@@ -162,11 +162,15 @@ std::vector<RankTable> rank_report(const SensitivityReport& r) {
     t.n = int64_t(ps.size());
     std::vector<double> ppl;
     for (const Probe* p : ps) ppl.push_back(p->m.perplexity);
+    std::vector<std::vector<double>> values;
     for (const MetricInfo& mi : lens_metrics()) {
       std::vector<double> v;
       for (const Probe* p : ps) v.push_back((mi.negate ? -1 : 1) * metric_value(p->m, mi.name));
+      if (std::any_of(v.begin(), v.end(), [](double d) { return !std::isfinite(d); })) continue;
       t.rows.emplace_back(mi.name, rank_stats(v, ppl));
+      values.push_back(std::move(v));
     }
+    bootstrap_rank_table(t, values, ppl, bopt);
     out.push_back(std::move(t));
   }
   return out;
@@ -180,10 +184,15 @@ nlohmann::ordered_json rank_json(const std::vector<RankTable>& tables) {
   for (const RankTable& t : tables) {
     auto& e = j[std::to_string(t.bits)];
     e["layers"] = t.n;
+    auto ci = [&](const Interval& i) { return nlohmann::ordered_json::array({num(i.lo), num(i.hi)}); };
     for (const auto& [name, s] : t.rows)
       e["metrics"][name] = {{"kendall_tau_a", num(s.tau_a)}, {"kendall_tau_b", num(s.tau_b)},
-                            {"kendall_p", num(s.tau_p)}, {"spearman_rho", num(s.rho)},
+                            {"kendall_tau_b_ci95", ci(s.tau_b_ci)}, {"kendall_p", num(s.tau_p)},
+                            {"spearman_rho", num(s.rho)}, {"spearman_rho_ci95", ci(s.rho_ci)},
                             {"spearman_p", num(s.rho_p)}};
+    for (const TauDifference& d : t.tau_diff)
+      e["kl_tau_b_minus"][d.other] = {{"difference", num(d.diff)}, {"ci95", ci(d.ci)},
+                                      {"significant", d.ci.excludes_zero()}};
   }
   return j;
 }
@@ -193,11 +202,62 @@ std::string rank_text(const std::vector<RankTable>& tables) {
   for (const RankTable& t : tables) {
     s += fmt::format("{}-bit probes, {} layers, each metric against perplexity (+1 = orders by damage)\n",
                      t.bits, t.n);
-    s += fmt::format("  {:<24} {:>8} {:>8} {:>10} {:>8} {:>10}\n", "metric", "tau-a", "tau-b",
-                     "p(tau-b)", "rho", "p(rho)");
+    s += fmt::format("  {:<24} {:>8} {:>8} {:>17} {:>10} {:>8} {:>17} {:>10}\n", "metric", "tau-a", "tau-b",
+                     "95% CI", "p(tau-b)", "rho", "95% CI", "p(rho)");
     for (const auto& [name, r] : t.rows)
-      s += fmt::format("  {:<24} {:>8.4f} {:>8.4f} {:>10.3g} {:>8.4f} {:>10.3g}\n", name, r.tau_a,
-                       r.tau_b, r.tau_p, r.rho, r.rho_p);
+      s += fmt::format("  {:<24} {:>8.4f} {:>8.4f} [{:>7.3f},{:>7.3f}] {:>10.3g} {:>8.4f} [{:>7.3f},{:>7.3f}] {:>10.3g}\n",
+                       name, r.tau_a, r.tau_b, r.tau_b_ci.lo, r.tau_b_ci.hi, r.tau_p, r.rho, r.rho_ci.lo,
+                       r.rho_ci.hi, r.rho_p);
+    for (const TauDifference& d : t.tau_diff)
+      s += fmt::format("  tau-b(KL) - tau-b({}) = {:.4f}, 95% CI [{:.3f}, {:.3f}]{}\n", d.other, d.diff, d.ci.lo,
+                       d.ci.hi, d.ci.excludes_zero() ? " (significant)" : "");
+  }
+  return s;
+}
+
+std::string rank_verdict(const std::vector<RankTable>& tables, int64_t eval_tokens) {
+  std::string s;
+  for (const RankTable& t : tables) {
+    const std::pair<std::string, RankStats>* best = nullptr;
+    for (const auto& row : t.rows)
+      if (std::isfinite(row.second.tau_b) && (!best || row.second.tau_b > best->second.tau_b)) best = &row;
+    if (!best) {
+      s += fmt::format("- **{}-bit**: no metric varies across the {} layers; nothing to rank.\n", t.bits, t.n);
+      continue;
+    }
+    auto significant = [](const RankStats& r) { return r.tau_p < 0.05 && r.tau_b_ci.lo > 0; };
+    std::vector<std::string> sig;
+    for (const auto& [name, r] : t.rows)
+      if (significant(r)) sig.push_back(name);
+    const RankStats& b = best->second;
+    if (sig.empty()) {
+      s += fmt::format(
+          "- **{}-bit**: **no metric orders the {} layers by damage significantly** (best: {}, "
+          "τ-b {:.3f}, 95% CI [{:.3f}, {:.3f}], p {:.2g}). The single-layer perplexity changes are "
+          "too small for {} to resolve: measure perplexity on more tokens (--eval-tokens) and use "
+          "more calibration windows (--samples){}.\n",
+          t.bits, t.n, best->first, b.tau_b, b.tau_b_ci.lo, b.tau_b_ci.hi, b.tau_p,
+          eval_tokens > 0 ? fmt::format("{} eval tokens", eval_tokens) : std::string("the eval text"),
+          t.bits > 4 ? "; the 4-bit probes, whose damage is larger, resolve sooner"
+                     : " (kllens probes 4 and 8 bits; lower widths, whose damage is larger, are not implemented)");
+      continue;
+    }
+    s += fmt::format("- **{}-bit**: **{} orders the {} layers best** (τ-b {:.3f}, 95% CI [{:.3f}, {:.3f}], p {:.2g}){}. "
+                     "Significant (p < 0.05, interval above 0): {}.",
+                     t.bits, best->first, t.n, b.tau_b, b.tau_b_ci.lo, b.tau_b_ci.hi, b.tau_p,
+                     significant(b) ? "" : ", though not significantly", fmt::join(sig, ", "));
+    std::vector<std::string> kl_wins, kl_loses, unresolved;
+    for (const TauDifference& d : t.tau_diff) {
+      if (d.ci.excludes_zero()) (d.diff > 0 ? kl_wins : kl_loses).push_back(d.other);
+      else unresolved.push_back(d.other);
+    }
+    if (!t.tau_diff.empty()) {
+      s += " KL(teacher‖student) against the others (paired bootstrap of τ-b):";
+      if (!kl_wins.empty()) s += fmt::format(" better than {};", fmt::join(kl_wins, ", "));
+      if (!kl_loses.empty()) s += fmt::format(" worse than {};", fmt::join(kl_loses, ", "));
+      if (!unresolved.empty()) s += fmt::format(" not distinguishable from {}.", fmt::join(unresolved, ", "));
+    }
+    s += "\n";
   }
   return s;
 }

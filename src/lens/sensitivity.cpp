@@ -1,16 +1,8 @@
-// The per-layer sensitivity sweep (include/kllens/lens.h).
-//
-// Memory plan, per chunk of calibration windows (rows = windows·T):
-//   residual[b]   [rows(+meta), H]   the stream entering every block a probe restarts from
-//   teacher       [rows, V]          kept when all chunks fit opt.teacher_cache_mb, else
-//                                    recomputed per probe from the cached stream entering
-//                                    the last block (one block + the head)
-//   student       [rows, V], stats [rows, kKlStats], targets I32 [rows]  (shared)
-// Windows per chunk: as many as keep one [rows, V] logits buffer within 256 MiB.
+// The per-layer sensitivity sweep (include/kllens/lens.h): the probe files that make a
+// sweep resumable, this shard's probes, and the hand-over to the devices
+// (sweep_queue.h; each device's teacher pass and probes are in sweep_worker.h).
 #include <algorithm>
-#include <chrono>
 #include <filesystem>
-#include <map>
 #include <regex>
 #include <set>
 
@@ -21,24 +13,13 @@
 #include "kllens/io.h"
 #include "kllens/lens.h"
 #include "kllens/perplexity.h"
+#include "sweep_queue.h"
 
 namespace kllens {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-struct Chunk {
-  int64_t nb = 0;                       // windows in this chunk
-  std::vector<int32_t> ids;             // [nb·T]
-  Tensor targets;                       // I32 [nb·T]: next token, −1 at the last position
-  Tensor teacher;                       // F32 [nb·T, V] or empty (recomputed)
-  std::map<int64_t, Tensor> residual;   // block → stream entering it
-};
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 // A probe file: the probe, and "checksum", the XXH3 of the probe's own JSON text (without
 // the checksum). A file whose numbers were edited by hand, or cut short, is refused.
@@ -57,6 +38,14 @@ nlohmann::ordered_json probe_json(const Probe& p) {
             {"delta_cross_entropy", p.m.delta_cross_entropy},
             {"top1_agreement", p.m.top1_agreement},
             {"perplexity", num(p.m.perplexity)}}},
+          {"stderr",
+           {{"kl_teacher_to_student", num(p.se.kl_teacher_to_student)},
+            {"kl_student_to_teacher", num(p.se.kl_student_to_teacher)},
+            {"mse", num(p.se.mse)},
+            {"sqnr_db", num(p.se.sqnr_db)},
+            {"delta_cross_entropy", num(p.se.delta_cross_entropy)},
+            {"top1_agreement", num(p.se.top1_agreement)}}},
+          {"backend", p.backend},
           {"seconds", p.seconds}};
 }
 
@@ -85,6 +74,14 @@ Probe read_probe_file(const std::string& path) {
     p.m.top1_agreement = json_double_at(m, "top1_agreement");
     p.m.perplexity = json_double_at(m, "perplexity", true);
     p.seconds = json_double_at(j, "seconds");
+    const auto& se = json_at(j, "stderr");
+    p.se.kl_teacher_to_student = json_double_at(se, "kl_teacher_to_student", true);
+    p.se.kl_student_to_teacher = json_double_at(se, "kl_student_to_teacher", true);
+    p.se.mse = json_double_at(se, "mse", true);
+    p.se.sqnr_db = json_double_at(se, "sqnr_db", true);
+    p.se.delta_cross_entropy = json_double_at(se, "delta_cross_entropy", true);
+    p.se.top1_agreement = json_double_at(se, "top1_agreement", true);
+    p.backend = json_string_at(j, "backend");
     saved = json_string_at(j, "checksum");
   } catch (const Error& e) {
     fail("{}: malformed probe file ({}); delete it and run again with --resume", path, e.what());
@@ -127,7 +124,14 @@ void prepare_probe_dir(const SweepOptions& opt) {
 SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
                                   const std::vector<int32_t>& ids, int64_t windows,
                                   int64_t seqlen, const SweepOptions& opt) {
-  Backend& be = model.backend();
+  return run_sensitivity(std::vector<Model*>{&model}, model_name, ids, windows, seqlen, opt);
+}
+
+SensitivityReport run_sensitivity(const std::vector<Model*>& models, const std::string& model_name,
+                                  const std::vector<int32_t>& ids, int64_t windows,
+                                  int64_t seqlen, const SweepOptions& opt) {
+  KL_CHECK(!models.empty(), "run_sensitivity: no model");
+  Model& model = *models.front();
   const int64_t T = seqlen, V = model.config().vocab_size, L = model.config().num_layers;
   KL_CHECK(T >= 2 && windows >= 1 && int64_t(ids.size()) == windows * T,
            "calibration: {} ids for {} windows of {}", ids.size(), windows, T);
@@ -140,14 +144,11 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
   rep.vocab = V;
   rep.group = opt.group;
   rep.bits = opt.bits;
-  std::vector<LinearLayer> layers;
   const std::regex re(opt.layers_regex.empty() ? std::string(".*") : opt.layers_regex);
   for (const LinearLayer& l : model.linear_layers())
-    if (std::regex_search(l.name, re)) {
-      layers.push_back(l);
+    if (std::regex_search(l.name, re))
       rep.layers.push_back({l.name, l.block, l.weight->out_features(), l.weight->in_features()});
-    }
-  if (layers.empty()) fail("--layers '{}' matches no linear layer", opt.layers_regex);
+  if (rep.layers.empty()) fail("--layers '{}' matches no linear layer", opt.layers_regex);
 
   // ---- saved probes -------------------------------------------------------------------
   const bool save = !opt.out_dir.empty();
@@ -156,106 +157,55 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
     return (fs::path(opt.out_dir) / "probes" / (layer + "@" + std::to_string(b) + ".json")).string();
   };
 
-  // ---- teacher pass -------------------------------------------------------------------
-  std::set<int64_t> need;
-  for (const LinearLayer& l : layers) need.insert(model.resume_block(l.block));
-  const int64_t last_first = model.resume_block(L - 1);
-  const int64_t per_chunk =
-      std::clamp<int64_t>((int64_t(256) << 20) / std::max<int64_t>(1, T * V * 4), 1, windows);
-  const bool cache_teacher = double(windows * T) * double(V) * 4.0 <= opt.teacher_cache_mb * 1048576.0;
-  if (!cache_teacher) need.insert(last_first);
-
-  std::vector<Chunk> chunks;
-  for (int64_t w0 = 0; w0 < windows; w0 += per_chunk) {
-    Chunk c;
-    c.nb = std::min(per_chunk, windows - w0);
-    c.ids.assign(ids.begin() + w0 * T, ids.begin() + (w0 + c.nb) * T);
-    std::vector<int32_t> tg(c.ids.size());
-    for (int64_t i = 0; i < c.nb * T; ++i) tg[size_t(i)] = i % T == T - 1 ? -1 : c.ids[size_t(i + 1)];
-    c.targets = be.alloc(DType::I32, {c.nb * T});
-    be.upload(c.targets, tg.data());
-    chunks.push_back(std::move(c));
-  }
-  const int64_t max_rows = per_chunk * T;
-  const Tensor student = be.alloc(DType::F32, {max_rows, V});
-  const Tensor stats = be.alloc(DType::F32, {max_rows, kKlStats});
-  const Tensor teacher_scratch = cache_teacher ? Tensor{} : be.alloc(DType::F32, {max_rows, V});
-
-  for (Chunk& c : chunks) {
-    const int64_t rows = c.nb * T;
-    const Tensor out = cache_teacher ? be.alloc(DType::F32, {rows, V}) : teacher_scratch.slice_rows(0, rows);
-    auto state = model.new_state(c.nb);
-    model.forward(c.ids, c.nb, T, *state, out, [&](int64_t index, const Tensor& h) {
-      if (!need.count(index)) return;
-      Tensor keep = be.alloc(DType::F32, {h.rows(), h.cols()});
-      be.copy(h, keep);
-      c.residual[index] = keep;
-    });
-    if (cache_teacher) c.teacher = out;
-  }
-  if (!opt.ppl_tokens.empty())
-    rep.teacher_perplexity = perplexity(model, opt.ppl_tokens, opt.ppl_ctx).ppl();
-
-  // ---- probes -------------------------------------------------------------------------
-  const int64_t total = int64_t(layers.size() * opt.bits.size());
-  int64_t done = 0, fresh = 0;
-  std::vector<float> host(static_cast<size_t>(windows * T * kKlStats));
-  for (const LinearLayer& l : layers)
+  // ---- this shard's probes (all of them unless --shard), in report order ---------------
+  std::vector<double> costs;
+  const double ppl_passes = opt.ppl_tokens.empty() ? 0.0 : double(L + 1) * double(opt.ppl_tokens.size()) / double(windows * T);
+  for (const LayerInfo& l : rep.layers)
+    for (size_t k = 0; k < opt.bits.size(); ++k)
+      costs.push_back(double(L - model.resume_block(l.block) + 1) + ppl_passes);
+  const std::vector<int> owner = shard_owners(costs, opt.shard_count);
+  std::vector<std::optional<Probe>> slot;  // this shard's probes, filled as they finish
+  std::vector<ProbeTask> todo;             // the ones still to run
+  std::vector<size_t> todo_slot;
+  int64_t done = 0;
+  size_t probe_index = 0;
+  for (const LayerInfo& l : rep.layers)
     for (int b : opt.bits) {
-      const std::string path = save ? probe_path(l.name, b) : std::string();
-      if (save && opt.resume && fs::exists(path)) {
+      if (owner[probe_index++] != opt.shard_index) continue;
+      slot.emplace_back();
+      if (save && opt.resume && fs::exists(probe_path(l.name, b))) {
+        const std::string path = probe_path(l.name, b);
         Probe p = read_probe_file(path);
         KL_CHECK(p.layer == l.name && p.bits == b, "{}: holds {}@{}", path, p.layer, p.bits);
         p.resumed = true;
-        rep.probes.push_back(p);
-        if (opt.progress) opt.progress(++done, total, p);
+        slot.back() = p;
         continue;
       }
-      if (opt.max_probes >= 0 && fresh >= opt.max_probes) {
-        rep.complete = false;
-        return rep;
-      }
-      const auto t0 = std::chrono::steady_clock::now();
-      const Weight q = quantize_weight(be, *l.weight, {b, opt.group});
-      const int64_t first = model.resume_block(l.block);
-      int64_t row0 = 0;
-      for (Chunk& c : chunks) {
-        const int64_t rows = c.nb * T;
-        Tensor teacher = c.teacher;
-        if (teacher.empty()) {  // recompute: the last block and the head, unquantised
-          teacher = teacher_scratch.slice_rows(0, rows);
-          model.forward_from(last_first, c.residual.at(last_first), c.nb, T, teacher);
-        }
-        const Tensor s = student.slice_rows(0, rows);
-        {
-          WeightSwap swap(l.weight, q);
-          if (opt.prefix_reuse) {
-            model.forward_from(first, c.residual.at(first), c.nb, T, s);
-          } else {
-            auto state = model.new_state(c.nb);
-            model.forward(c.ids, c.nb, T, *state, s);
-          }
-        }
-        const Tensor st = stats.slice_rows(0, rows);
-        be.kl_reduce(teacher, s, c.targets, st);
-        be.download(st, host.data() + row0 * kKlStats);
-        row0 += rows;
-      }
-      Probe p;
-      p.layer = l.name;
-      p.block = l.block;
-      p.bits = b;
-      p.m = metrics_from_stats(host.data(), windows, T, V);
-      if (!opt.ppl_tokens.empty()) {
-        WeightSwap swap(l.weight, q);
-        p.m.perplexity = perplexity(model, opt.ppl_tokens, opt.ppl_ctx).ppl();
-      }
-      p.seconds = seconds_since(t0);
-      if (save) write_file_atomic(path, probe_file_text(p));
-      rep.probes.push_back(p);
-      ++fresh;
-      if (opt.progress) opt.progress(++done, total, p);
+      todo.push_back({l.name, b});
+      todo_slot.push_back(slot.size() - 1);
     }
+  const int64_t total = int64_t(slot.size());
+  for (const auto& s : slot)
+    if (s && opt.progress) opt.progress(++done, total, *s);
+  if (opt.max_probes >= 0 && int64_t(todo.size()) > opt.max_probes) {
+    todo.resize(size_t(opt.max_probes));
+    rep.complete = false;
+  }
+
+  // ---- teacher and probes, on every device --------------------------------------------
+  if (!opt.ppl_tokens.empty())
+    rep.teacher_perplexity = perplexity(model, opt.ppl_tokens, opt.ppl_ctx).ppl();
+  std::set<int64_t> restart;
+  for (const ProbeTask& t : todo)
+    for (const LayerInfo& l : rep.layers)
+      if (l.name == t.layer) restart.insert(model.resume_block(l.block));
+  run_probe_queue(models, ids, windows, T, opt, restart, todo, [&](size_t i, Probe p) {
+    if (save) write_file_atomic(probe_path(p.layer, p.bits), probe_file_text(p));
+    slot[todo_slot[i]] = p;
+    if (opt.progress) opt.progress(++done, total, p);
+  });
+  for (auto& s : slot)
+    if (s) rep.probes.push_back(std::move(*s));
   return rep;
 }
 
