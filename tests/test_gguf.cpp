@@ -50,7 +50,7 @@ std::map<std::string, QuantSpec> mixed_plan(Model& m) {
 // The source model with the file's types applied: what GGUF → kllens must reproduce.
 std::vector<float> planned_logits(const std::string& dir, const GgufExportResult& res,
                                   const std::vector<int32_t>& ids, int64_t B, int64_t T) {
-  auto cpu = make_cpu_backend();
+  auto cpu = make_cpu_backend(best_cpu_tier());
   auto m = Model::load(dir, *cpu);
   std::vector<std::unique_ptr<WeightSwap>> guards;
   for (const LinearLayer& l : m->linear_layers()) {
@@ -68,7 +68,7 @@ class GgufRoundTrip : public ::testing::TestWithParam<const char*> {};
 TEST_P(GgufRoundTrip, MixedPlanGivesTheSameLogitsAsThePlanInMemory) {
   const Reference ref(GetParam());
   const std::string dir = ref.model_dir();
-  auto cpu = make_cpu_backend();
+  auto cpu = make_cpu_backend(best_cpu_tier());
   auto src = Model::load(dir, *cpu);
   GgufExportOptions opt;
   opt.float_type = DType::F32;
@@ -125,7 +125,7 @@ TEST_P(GgufRoundTrip, RunsOnVulkanAsOnTheCpu) {
     GTEST_SKIP() << "no Vulkan driver: " << e.what();
   }
   const Reference ref(GetParam());
-  auto cpu = make_cpu_backend();
+  auto cpu = make_cpu_backend(best_cpu_tier());
   GgufExportOptions opt;
   opt.layers = mixed_plan(*Model::load(ref.model_dir(), *cpu));
   const std::string out = tmp_path(std::string(GetParam()) + "_vk.gguf");
@@ -263,7 +263,7 @@ class GgufBadFile : public ::testing::Test {
   static std::string error_of(const std::string& bytes, const std::string& name) {
     const std::string path = tmp_path(name);
     write_file_atomic(path, bytes);
-    auto cpu = make_cpu_backend();
+    auto cpu = make_cpu_backend(best_cpu_tier());
     try {
       Model::load(path, *cpu);
     } catch (const Error& e) {

@@ -76,7 +76,7 @@ TEST_P(LlamaCppRunsTheExport, AgreesWithKllensOnTheSameFile) {
       << "node-llama-cpp is not installed in tools/llama: run scripts/setup.sh";
   const Case c = GetParam();
   const Reference ref(c.fixture);
-  auto cpu = make_cpu_backend();
+  auto cpu = make_cpu_backend(best_cpu_tier());
   GgufExportOptions opt;
   {
     auto src = Model::load(ref.model_dir(), *cpu);

@@ -44,7 +44,7 @@ const std::string kSource = "fixtures/tiny-mamba";  // F32 weights: "f16" layers
 // Every type the command takes, cycled over the layers: in_proj [512, 128], x_proj
 // [40, 256], dt_proj [256, 8] (one short group), out_proj [128, 256].
 Plan mixed_plan() {
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(best_cpu_tier());
   auto model = Model::load(shared_path(kSource), *be);
   Plan p = uniform_plan(*model, std::nullopt, "mixed");
   const std::vector<std::optional<QuantSpec>> cycle = {std::nullopt, QuantSpec{8, 0},  QuantSpec{4, 0},

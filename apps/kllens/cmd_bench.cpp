@@ -71,7 +71,7 @@ BackendHandle make_backend(const std::string& name, const BenchArgs& a, std::str
   if (name == "cpu") {
     device = cpu_name();
     driver = "kllens cpu (OpenMP)";
-    return BackendHandle(make_cpu_backend(), false);
+    return BackendHandle(make_cpu_backend(best_cpu_tier()), false);
   }
 #ifdef KLLENS_HAVE_VULKAN
   VulkanOptions options;

@@ -40,7 +40,7 @@ std::vector<LayerType> layer_types(const QuantizeArgs& a, std::string& plan_name
   }
   const std::optional<QuantSpec> spec = parse_type(a.type, "--type");
   plan_name = "uniform-" + layer_type_name(spec);
-  auto be = make_cpu_backend();  // the CPU backend borrows the mapped weights: no copy
+  auto be = make_cpu_backend(best_cpu_tier());  // the CPU backend borrows the mapped weights: no copy
   auto model = Model::load(a.model, *be);
   for (const LinearLayer& l : model->linear_layers()) out.push_back({l.name, spec});
   return out;

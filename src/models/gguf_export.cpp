@@ -99,7 +99,7 @@ GgufExportResult export_gguf(const std::string& model, const GgufExportOptions& 
   // The plan's namespace: the model's linear layers, and the head.
   std::set<std::string> linear;
   {
-    auto cpu = make_cpu_backend();
+    auto cpu = make_cpu_backend(best_cpu_tier());
     auto m = Model::load(model, *cpu);
     for (const LinearLayer& l : m->linear_layers()) linear.insert(l.name);
   }
