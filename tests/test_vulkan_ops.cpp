@@ -65,8 +65,8 @@ void check_embed(DType t, int64_t V, int64_t H, std::vector<float> ids, int64_t 
   const Pair table = random_pair(t, {V, H}, seed);
   const Pair id = make_pair(DType::I32, {int64_t(ids.size())}, ids);
   Pair out = random_pair(DType::F32, {int64_t(ids.size()), H}, seed + 1, pad, pad ? 1 : 0);
-  cpu().embed(table.c, id.c, out.c);
-  vulkan()->embed(table.v, id.v, out.v);
+  cpu().embed(Weight{table.c}, id.c, out.c);
+  vulkan()->embed(Weight{table.v}, id.v, out.v);
   EXPECT_TRUE(same(out)) << dtype_name(t) << " V=" << V << " H=" << H;
 }
 
@@ -223,6 +223,32 @@ TEST(VulkanOps, MatmulQuantised) {
   REQUIRE_VULKAN();
   for (DType t : {DType::Q8_C, DType::Q4_C, DType::Q8_0, DType::Q4_0})
     for (const auto& m : kMatmulCases) check_quant_matmul(t, m);
+}
+
+// A quantised (tied) embedding: each gathered element is scale · q rounded once on both
+// sides, so the rows must match bit for bit.
+void check_quant_embed(DType t, int64_t V, int64_t H, std::vector<float> ids, int64_t pad, uint32_t seed) {
+  const auto bytes = random_quant(t, V, H, seed);
+  Tensor wc = cpu().alloc(t, {V, H}), wv = vulkan()->alloc(t, {V, H});
+  cpu().upload(wc, bytes.data());
+  vulkan()->upload(wv, bytes.data());
+  const Pair sc = random_pair(DType::F32, {V}, seed + 2, 0, 0, 0.001f, 0.02f);
+  const bool per_row = t == DType::Q8_C || t == DType::Q4_C;
+  const Pair id = make_pair(DType::I32, {int64_t(ids.size())}, ids);
+  Pair out = random_pair(DType::F32, {int64_t(ids.size()), H}, seed + 1, pad, pad ? 1 : 0);
+  cpu().embed(Weight{wc, per_row ? sc.c : Tensor{}}, id.c, out.c);
+  vulkan()->embed(Weight{wv, per_row ? sc.v : Tensor{}}, id.v, out.v);
+  EXPECT_EQ(fetch(cpu(), out.c), fetch(*vulkan(), out.v)) << dtype_name(t) << " V=" << V << " H=" << H;
+}
+
+TEST(VulkanOps, EmbedQuantised) {
+  REQUIRE_VULKAN();
+  for (DType t : {DType::Q8_C, DType::Q4_C, DType::Q8_0, DType::Q4_0}) {
+    check_quant_embed(t, 50, 37, {0, 49, 3, 3, 17, 1, 48}, 0, 20);
+    check_quant_embed(t, 50, 48, {5}, 4, 21);  // a 16-element tail group
+    check_quant_embed(t, 300, 768, {299, 0, 150, 7, 8}, 2, 22);
+  }
+  EXPECT_EQ(vulkan_validation_messages(*vulkan()), 0);
 }
 
 TEST(VulkanOps, MatmulWeightLargerThanOneBinding) {

@@ -18,7 +18,7 @@ struct SweepArgs {
   int64_t samples = 64, seqlen = 512, max_probes = -1, ppl_tokens = 0, ppl_ctx = 256;
   uint64_t seed = 1234;
   std::string bits = "4,8", group = "channel", layers, ppl_text;
-  bool resume = false, no_prefix_reuse = false;
+  bool resume = false, no_prefix_reuse = false, include_head = false;
   double teacher_cache_mb = 4096;
   BackendOption backend;
 };

@@ -116,7 +116,7 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
   rep.bits = opt.bits;
   std::vector<LinearLayer> layers;
   const std::regex re(opt.layers_regex.empty() ? std::string(".*") : opt.layers_regex);
-  for (const LinearLayer& l : model.linear_layers())
+  for (const LinearLayer& l : model.linear_layers(opt.include_head))
     if (std::regex_search(l.name, re)) {
       layers.push_back(l);
       rep.layers.push_back({l.name, l.block, l.weight->out_features(), l.weight->in_features()});
@@ -192,6 +192,8 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
       const auto t0 = std::chrono::steady_clock::now();
       const Weight q = quantize_weight(be, *l.weight, {b, opt.group});
       const int64_t first = model.resume_block(l.block);
+      // A tied head is also the embedding: no stored prefix is free of it.
+      const bool full = !opt.prefix_reuse || (l.block == L && model.config().tie_word_embeddings);
       int64_t row0 = 0;
       for (Chunk& c : chunks) {
         const int64_t rows = c.nb * T;
@@ -203,7 +205,7 @@ SensitivityReport run_sensitivity(Model& model, const std::string& model_name,
         const Tensor s = student.slice_rows(0, rows);
         {
           WeightSwap swap(l.weight, q);
-          if (opt.prefix_reuse) {
+          if (!full) {
             model.forward_from(first, c.residual.at(first), c.nb, T, s);
           } else {
             auto state = model.new_state(c.nb);
