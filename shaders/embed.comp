@@ -1,5 +1,6 @@
 #version 450
 // embed: out[r, k] = table[ids[r], k]        table [V, H] (WTYPE), ids I32 [n], out F32 [n, H]
+// Quantised tables are dequantised by weight.glsl (Q8_C / Q4_C scales at binding 3).
 // Grid: x over k, y over r. A table too large for one binding is bound in row chunks, one
 // dispatch each; a dispatch writes only the rows whose id falls in its chunk. An id outside
 // [0, V) writes a row of NaN (in the first chunk) so the error cannot go unnoticed.
@@ -10,6 +11,7 @@
 layout(local_size_x_id = 0) in;
 layout(push_constant) uniform Push { EmbedPush p; };
 #define W_BINDING EMBED_BINDING_TABLE
+#define S_BINDING EMBED_BINDING_SCALE
 #include "weight.glsl"
 layout(std430, binding = EMBED_BINDING_IDS) readonly buffer Ids { int ids[]; };
 layout(std430, binding = EMBED_BINDING_OUT) writeonly buffer Out { float o[]; };
@@ -23,5 +25,6 @@ void main() {
     return;
   }
   if (uint(id) < p.v0 || uint(id) >= p.v0 + p.vc) return;
-  o[p.out_off + r * p.out_stride + k] = weight_at(p.tab_off + (uint(id) - p.v0) * p.tab_stride, k, 0u);
+  const uint j = uint(id) - p.v0;
+  o[p.out_off + r * p.out_stride + k] = weight_at(p.tab_off + j * p.tab_stride, k, j);
 }

@@ -43,6 +43,7 @@ std::vector<LayerType> layer_types(const QuantizeArgs& a, std::string& plan_name
   auto be = make_cpu_backend(best_cpu_tier());  // the CPU backend borrows the mapped weights: no copy
   auto model = Model::load(a.model, *be);
   for (const LinearLayer& l : model->linear_layers()) out.push_back({l.name, spec});
+  if (!a.head.empty()) out.push_back({kHeadLayer, parse_type(a.head, "--head")});  // the output head
   return out;
 }
 
@@ -50,10 +51,6 @@ void run_quantize(const QuantizeArgs& a) {
   if (a.plan.empty() == a.type.empty()) fail("quantize: give one of --plan and --type");
   if (!a.head.empty()) {
     if (a.type.empty()) fail("quantize: --head goes with --type (a plan names lm_head itself)");
-    // The output head as a plan layer `lm_head` needs the model to list it among its
-    // linear layers; until it does, say so rather than write a head-less plan.
-    fail("quantize: --head {}: the output head is not a quantisable layer (lm_head) of this kllens yet",
-         a.head);
   }
   std::string plan_name;
   const std::vector<LayerType> layers = layer_types(a, plan_name);

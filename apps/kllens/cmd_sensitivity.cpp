@@ -1,6 +1,6 @@
 // kllens sensitivity MODEL (--calib FILE | --calib-ids FILE) -o DIR [--samples 64 --seqlen 512
 //   --seed S --bits 4,8 --group channel|32|64|128 --layers REGEX --ppl-text FILE
-//   --ppl-tokens N --ppl-ctx N --resume --no-prefix-reuse --shard I/N --backend]
+//   --ppl-tokens N --ppl-ctx N --resume --no-prefix-reuse --include-head --shard I/N --backend]
 // The per-layer sweep of the KL lens (include/kllens/lens.h); writes DIR/sensitivity.json,
 // DIR/sensitivity.csv and one file per finished probe in DIR/probes/. With --shard I/N it
 // runs that shard's probes only and writes DIR/shard.json for `kllens merge`.

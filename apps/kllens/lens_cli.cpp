@@ -74,6 +74,8 @@ void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out) {
   cmd->add_option("--ppl-ctx", a.ppl_ctx, "Perplexity window")->capture_default_str()->check(CLI::Range(2, 1 << 20));
   cmd->add_flag("--resume", a.resume, "Keep the probes a previous run of this sweep saved");
   cmd->add_flag("--no-prefix-reuse", a.no_prefix_reuse, "Run the full forward pass per probe (for comparison)");
+  cmd->add_flag("--include-head", a.include_head,
+                "Probe the output head lm_head too (a tied head is the embedding as well)");
   cmd->add_option("--teacher-cache-mb", a.teacher_cache_mb,
                   "Keep the teacher's logits when they fit, else recompute them")->capture_default_str();
   cmd->add_option("--shard", a.shard, "Run shard I of N (0-based, I/N) into its own folder; join with kllens merge");
@@ -181,6 +183,7 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   opt.group = QuantSpec::parse_group(a.group);
   opt.layers_regex = a.layers;
   opt.prefix_reuse = !a.no_prefix_reuse;
+  opt.include_head = a.include_head;
   opt.ppl_ctx = a.ppl_ctx;
   opt.out_dir = a.out;
   opt.resume = a.resume;
@@ -203,6 +206,7 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
                                 weights_content_hash(a.model), windows, T, h, a.bits, a.group,
                                 a.layers, opt.ppl_tokens.empty() ? 0 : a.ppl_ctx,
                                 model->config().vocab_size);
+  if (a.include_head) opt.fingerprint += " head=1";  // sweeps without the head keep their fingerprint
   std::filesystem::create_directories(a.out);
   ProgressBar bar("probes");
   int64_t skipped = 0;  // probes loaded from disk do not count towards the ETA

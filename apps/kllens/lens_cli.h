@@ -19,7 +19,7 @@ struct SweepArgs {
   uint64_t seed = 1234;
   std::string bits = "4,8", group = "channel", layers, ppl_text;
   std::string shard;  // "I/N": run one shard, write DIR/shard.json (kllens merge joins them)
-  bool resume = false, no_prefix_reuse = false;
+  bool resume = false, no_prefix_reuse = false, include_head = false;
   double teacher_cache_mb = 4096;
   BackendOption backend;  // backend.name: one device or a list ("cpu,vulkan", "vulkan:0,vulkan:1")
 };

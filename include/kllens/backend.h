@@ -172,8 +172,9 @@ class Backend {
   virtual void sync() = 0;
 
   // ---- ops (F32 activations) ----------------------------------------------------------
-  // out[r,:] = table[ids[r],:]            table [V,H] (F32/F16/BF16), ids I32 [n], out [n,H]
-  virtual void embed(const Tensor& table, const Tensor& ids, const Tensor& out) = 0;
+  // out[r,:] = table[ids[r],:] dequantised  table [V,H] in any weight type (a tied
+  // embedding is the head's Weight), ids I32 [n], out [n,H]
+  virtual void embed(const Weight& table, const Tensor& ids, const Tensor& out) = 0;
   // out[r,:] = w ⊙ x[r,:] / sqrt(mean(x[r,:]²) + eps)        x, out [n,H], w [H]
   virtual void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) = 0;
   // residual += delta; out = rms_norm(residual): the boundary between pre-norm blocks.

@@ -65,6 +65,7 @@ struct SweepOptions {
   int group = 0;                  // 0 = per output channel; 32/64/128
   std::string layers_regex;       // empty = every linear layer (std::regex_search on the name)
   bool prefix_reuse = true;       // false: a full forward per probe (--no-prefix-reuse)
+  bool include_head = false;      // probe the output head lm_head too (--include-head)
   std::vector<int32_t> ppl_tokens;  // non-empty: perplexity of every probe on these tokens
   int64_t ppl_ctx = 256;
   std::string out_dir;            // probes saved in out_dir/probes/<layer>@<bits>.json

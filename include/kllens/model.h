@@ -25,7 +25,9 @@ class ModelState {
 };
 
 // A linear layer as the lens sees it: its name (the HF weight name without ".weight")
-// and the weight the forward pass reads.
+// and the weight the forward pass reads. The output head is `lm_head` in block
+// num_layers (a tied embedding reads the same Weight, so quantising it changes both).
+inline constexpr const char* kHeadLayer = "lm_head";
 struct LinearLayer {
   std::string name;
   Weight* weight;
@@ -56,18 +58,24 @@ class Model {
 
   // Prefix reuse for the lens: a fresh prefill of blocks [first, L) only, starting from
   // `residual`, the stream entering block `first` exactly as HiddenHook delivered it at
-  // index `first` ([B*S, H], read only). `first` must be a value resume_block() returned.
+  // index `first` ([B*S, H], read only). `first` must be a value resume_block() returned;
+  // first = num_layers runs only the final norm and the head.
   virtual void forward_from(int64_t first, const Tensor& residual, int64_t batch,
                             int64_t seqlen, const Tensor& logits) = 0;
   // The block a probe of a layer in `block` must restart from: the block itself, or an
   // earlier one whose outputs it reads (a Hymba KV consumer restarts at its producer).
   virtual int64_t resume_block(int64_t block) const { return block; }
 
-  // Every linear layer the lens may quantise, in forward order.
-  virtual std::vector<LinearLayer> linear_layers() = 0;
+  // Every linear layer the lens may quantise, in forward order; with include_head, the
+  // output head (kHeadLayer, block num_layers) last. Plans and the sweep list the head
+  // only when asked, so their default stays "every block layer".
+  std::vector<LinearLayer> linear_layers(bool include_head = false);
 
  protected:
   Model(ModelConfig config, Backend& backend) : config_(std::move(config)), backend_(backend) {}
+  // The linear layers of the blocks, in forward order, and the output head.
+  virtual std::vector<LinearLayer> block_layers() = 0;
+  virtual Weight& lm_head() = 0;
   ModelConfig config_;
   Backend& backend_;
 };

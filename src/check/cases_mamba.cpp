@@ -113,7 +113,25 @@ void add_embed_cases(std::vector<OpCase>& cases) {
       c.tensors.push_back({"ids", DType::I32, {n}, encode_ids(s.ids), false, 0});
       c.tensors.push_back(output("out", {n, s.H}, s.guard));
       c.bytes = double(n * s.H) * (dtype_size(t) + 4);
-      c.launch = [](Backend& be, const std::vector<Tensor>& v) { be.embed(v[0], v[1], v[2]); };
+      c.launch = [](Backend& be, const std::vector<Tensor>& v) { be.embed(Weight{v[0]}, v[1], v[2]); };
+      cases.push_back(std::move(c));
+    }
+  // A quantised (tied) embedding: rows dequantised, scale · q rounded once on both sides.
+  for (DType t : {DType::Q8_C, DType::Q4_C, DType::Q8_0, DType::Q4_0})
+    for (const S& s : {shapes[0], shapes[1]}) {
+      OpCase c{"embed", fmt::format("{} V={} H={} n={} table={}", s.what, s.V, s.H, s.ids.size(), dtype_name(t)),
+               0, "a gather of scale · q, one fp32 rounding on both sides: exact"};
+      const int64_t n = int64_t(s.ids.size());
+      const uint64_t seed = uint64_t(s.V + s.H + int(t));
+      c.tensors.push_back(weight_tensor(t, s.V, s.H, seed));
+      c.tensors.push_back({"ids", DType::I32, {n}, encode_ids(s.ids), false, 0});
+      c.tensors.push_back(per_row_scale(t) ? input("scale", DType::F32, {s.V}, uniform(s.V, seed + 2, 0.001f, 0.02f))
+                                            : CaseTensor{"scale", DType::F32, {1}, {}, false, 0});
+      c.tensors.push_back(output("out", {n, s.H}, s.guard));
+      c.bytes = double(n) * (double(dtype_row_bytes(t, s.H)) + 4.0 * double(s.H));
+      c.launch = [t](Backend& be, const std::vector<Tensor>& v) {
+        be.embed(Weight{v[0], per_row_scale(t) ? v[2] : Tensor{}}, v[1], v[3]);
+      };
       cases.push_back(std::move(c));
     }
 }

@@ -151,14 +151,16 @@ class CpuBackend final : public Backend {
 
   void sync() override {}
 
-  void embed(const Tensor& table, const Tensor& ids, const Tensor& out) override {
-    KL_CHECK(host_ok(table) && table.shape.size() == 2, "embed: table must be a [V, H] tensor");
-    KL_CHECK(table.dtype == DType::F32 || table.dtype == DType::F16 || table.dtype == DType::BF16,
-             "embed: table dtype {} (expected F32, F16 or BF16)", dtype_name(table.dtype));
-    KL_CHECK(table.contiguous(), "embed: table must be contiguous");
+  void embed(const Weight& table, const Tensor& ids, const Tensor& out) override {
+    KL_CHECK(host_ok(table.w) && table.w.shape.size() == 2, "embed: table must be a [V, H] tensor");
+    KL_CHECK(table.w.dtype != DType::I32 && table.w.dtype != DType::I64,
+             "embed: table dtype {} is not a weight type", dtype_name(table.w.dtype));
+    KL_CHECK(table.w.contiguous() || dtype_is_quantized(table.w.dtype), "embed: table must be contiguous");
+    if (table.w.dtype == DType::Q8_C || table.w.dtype == DType::Q4_C)
+      check_vec("embed", "scale", table.scale, table.out_features(), false);
     KL_CHECK(host_ok(ids) && ids.dtype == DType::I32 && ids.contiguous(),
              "embed: ids must be a contiguous I32 tensor");
-    check_f32("embed", "out", out, ids.numel(), table.cols());
+    check_f32("embed", "out", out, ids.numel(), table.in_features());
     cpu::embed(tier_, table, ids, out);
   }
 

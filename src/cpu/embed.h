@@ -1,5 +1,8 @@
 // embed: gather rows of an embedding table by token id.
-//   out[r, :] = table[ids[r], :]       table [V, H] F32/F16/BF16, ids I32 [n], out F32 [n, H]
+//   out[r, :] = value of table row ids[r]
+// table [V, H] in any weight type (F32/F16/BF16, Q8_C/Q4_C with per-row scales, Q8_0/Q4_0):
+// a tied embedding shares the head's (possibly quantised) weight, and its rows are
+// dequantised here. ids I32 [n], out F32 [n, H].
 #pragma once
 
 #include "kllens/backend.h"
@@ -8,8 +11,8 @@
 namespace kllens::cpu {
 
 // Throws kllens::Error if an id is outside [0, V).
-void embed_ref(const Tensor& table, const Tensor& ids, const Tensor& out);
-void embed_avx2(const Tensor& table, const Tensor& ids, const Tensor& out);
-void embed(CpuTier tier, const Tensor& table, const Tensor& ids, const Tensor& out);
+void embed_ref(const Weight& table, const Tensor& ids, const Tensor& out);
+void embed_avx2(const Weight& table, const Tensor& ids, const Tensor& out);
+void embed(CpuTier tier, const Weight& table, const Tensor& ids, const Tensor& out);
 
 }  // namespace kllens::cpu

@@ -241,7 +241,7 @@ Plan budget_plan(const std::vector<Plan>& front, double budget_bytes) {
 
 std::vector<std::unique_ptr<WeightSwap>> apply_plan(Model& model, const Plan& plan) {
   std::map<std::string, LinearLayer> by_name;
-  for (const LinearLayer& l : model.linear_layers()) by_name.emplace(l.name, l);
+  for (const LinearLayer& l : model.linear_layers(true)) by_name.emplace(l.name, l);  // lm_head too
   std::vector<std::unique_ptr<WeightSwap>> guards;
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     auto it = by_name.find(plan.layers[i].name);

@@ -28,7 +28,7 @@ Weight to_f16(Backend& be, const Weight& src) {
 
 void deploy_plan(Model& model, const Plan& plan) {
   std::map<std::string, LinearLayer> by_name;
-  for (const LinearLayer& l : model.linear_layers()) by_name.emplace(l.name, l);
+  for (const LinearLayer& l : model.linear_layers(true)) by_name.emplace(l.name, l);
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const LayerInfo& info = plan.layers[i];
     auto it = by_name.find(info.name);

@@ -42,7 +42,7 @@ EvalResult evaluate_plan(Model& model, const Plan& plan, const std::vector<int32
   std::vector<std::pair<Weight*, Weight>> qw;
   {
     std::map<std::string, Weight*> slots;
-    for (const LinearLayer& l : model.linear_layers()) slots[l.name] = l.weight;
+    for (const LinearLayer& l : model.linear_layers(true)) slots[l.name] = l.weight;  // lm_head too
     for (size_t i = 0; i < plan.layers.size(); ++i) {
       auto it = slots.find(plan.layers[i].name);
       if (it == slots.end()) fail("plan layer {} is not a linear layer of this model", plan.layers[i].name);

@@ -145,7 +145,7 @@ SensitivityReport run_sensitivity(const std::vector<Model*>& models, const std::
   rep.group = opt.group;
   rep.bits = opt.bits;
   const std::regex re(opt.layers_regex.empty() ? std::string(".*") : opt.layers_regex);
-  for (const LinearLayer& l : model.linear_layers())
+  for (const LinearLayer& l : model.linear_layers(opt.include_head))
     if (std::regex_search(l.name, re))
       rep.layers.push_back({l.name, l.block, l.weight->out_features(), l.weight->in_features()});
   if (rep.layers.empty()) fail("--layers '{}' matches no linear layer", opt.layers_regex);

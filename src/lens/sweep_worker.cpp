@@ -13,7 +13,7 @@ SweepWorker::SweepWorker(Model& model, const std::vector<int32_t>& ids, int64_t 
                          const SweepOptions& opt)
     : model_(model), opt_(opt), windows_(windows), T_(T), V_(model.config().vocab_size) {
   Backend& be = model_.backend();
-  for (const LinearLayer& l : model_.linear_layers()) layers_.emplace(l.name, l);
+  for (const LinearLayer& l : model_.linear_layers(opt.include_head)) layers_.emplace(l.name, l);
   last_first_ = model_.resume_block(model_.config().num_layers - 1);
   const int64_t per_chunk =
       std::clamp<int64_t>((int64_t(256) << 20) / std::max<int64_t>(1, T * V_ * 4), 1, windows);
@@ -59,6 +59,9 @@ Probe SweepWorker::run(const std::string& layer, int bits) {
   const auto t0 = std::chrono::steady_clock::now();
   const Weight q = quantize_weight(be, *l.weight, {bits, opt_.group});
   const int64_t first = model_.resume_block(l.block);
+  // A tied head is also the embedding: no stored prefix is free of it.
+  const bool full = !opt_.prefix_reuse ||
+                    (l.block == model_.config().num_layers && model_.config().tie_word_embeddings);
   int64_t row0 = 0;
   for (Chunk& c : chunks_) {
     const int64_t rows = c.nb * T_;
@@ -70,7 +73,7 @@ Probe SweepWorker::run(const std::string& layer, int bits) {
     const Tensor s = student_.slice_rows(0, rows);
     {
       WeightSwap swap(l.weight, q);
-      if (opt_.prefix_reuse) {
+      if (!full) {
         model_.forward_from(first, c.residual.at(first), c.nb, T_, s);
       } else {
         auto state = model_.new_state(c.nb);

@@ -111,13 +111,13 @@ class HymbaModel : public Model {
     if (fresh && M > 0) {
       // [meta | tokens] per sequence.
       const Tensor emb = s.emb.slice_rows(0, batch * seqlen);
-      backend_.embed(embed_, idt, emb);
+      backend_.embed(embedding(), idt, emb);
       for (int64_t b = 0; b < batch; ++b) {
         backend_.copy(meta_, s.h.slice_rows(b * S, M));
         backend_.copy(emb.slice_rows(b * seqlen, seqlen), s.h.slice_rows(b * S + M, seqlen));
       }
     } else {
-      backend_.embed(embed_, idt, s.h);
+      backend_.embed(embedding(), idt, s.h);
     }
     if (hook) hook(0, s.h);
     reserve_kv(st, past, S);
@@ -129,9 +129,9 @@ class HymbaModel : public Model {
   void forward_from(int64_t first, const Tensor& residual, int64_t batch, int64_t seqlen,
                     const Tensor& logits) override {
     const auto& c = config_;
-    KL_CHECK(first >= 0 && first < c.num_layers && resume_block(first) == first,
+    KL_CHECK(first >= 0 && first <= c.num_layers && resume_block(first) == first,
              "forward_from block {}: not a restart point (resume_block gives {})", first,
-             first >= 0 && first < c.num_layers ? resume_block(first) : -1);
+             first >= 0 && first <= c.num_layers ? resume_block(first) : -1);
     const int64_t S = c.num_meta_tokens + seqlen;
     KL_CHECK(residual.rows() == batch * S, "forward_from: residual has {} rows, expected {} × {}",
              residual.rows(), batch, S);
@@ -158,7 +158,9 @@ class HymbaModel : public Model {
     return f;
   }
 
-  std::vector<LinearLayer> linear_layers() override {
+  Weight& lm_head() override { return lm_head_; }
+
+  std::vector<LinearLayer> block_layers() override {
     std::vector<LinearLayer> out;
     for (size_t l = 0; l < blocks_.size(); ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
@@ -209,8 +211,12 @@ class HymbaModel : public Model {
         backend_.matmul(s.gate, b.down, s.out);
       }
     }
-    backend_.add_rms_norm(s.h, s.out, norm_f_, eps, s.u);
-    if (hook) hook(c.num_layers, s.h);
+    if (first == c.num_layers) {
+      backend_.rms_norm(s.h, norm_f_, eps, s.u);  // only the head: s.h is the final residual
+    } else {
+      backend_.add_rms_norm(s.h, s.out, norm_f_, eps, s.u);
+      if (hook) hook(c.num_layers, s.h);
+    }
     if (logits.empty()) return;
     const int64_t skip = S - T;  // meta rows at the front of each sequence
     if (skip == 0 || batch == 1) {
@@ -331,7 +337,7 @@ class HymbaModel : public Model {
     const auto& c = config_;
     const int64_t V = c.vocab_size, H = c.hidden_size, I = c.intermediate_size, FF = c.mlp_size;
     const int64_t N = c.state_size, K = c.conv_kernel, R = c.time_step_rank;
-    embed_ = wl.stored("model.embed_tokens.weight", {V, H});
+    const Tensor table = wl.stored("model.embed_tokens.weight", {V, H});
     if (c.num_meta_tokens > 0) meta_ = wl.f32("model.memory_tokens", {c.num_meta_tokens, H});
     kv_global_.assign(size_t(c.num_layers), false);
     for (int64_t l = 0; l < c.num_layers; ++l) {
@@ -370,7 +376,12 @@ class HymbaModel : public Model {
     }
     norm_f_ = wl.f32("model.final_layernorm.weight", {H});
     // Tied: the checkpoint may or may not hold lm_head.weight; embed_tokens is used.
-    lm_head_.w = c.tie_word_embeddings ? embed_ : wl.stored("lm_head.weight", {V, H});
+    if (c.tie_word_embeddings) {
+      lm_head_.w = table;
+    } else {
+      embed_.w = table;
+      lm_head_.w = wl.stored("lm_head.weight", {V, H});
+    }
     inv_freq_ = make_inv_freq();
   }
 
@@ -410,7 +421,11 @@ class HymbaModel : public Model {
     return t;
   }
 
-  Tensor embed_;                 // [V, H] storage type
+  // The embedding the forward pass reads: a tied one is lm_head_ itself (one stored copy,
+  // quantised with the head), an untied one embed_.
+  const Weight& embedding() const { return config_.tie_word_embeddings ? lm_head_ : embed_; }
+
+  Weight embed_;                 // [V, H] storage type; empty when tied
   Tensor meta_;                  // F32 [M, H] meta tokens, or empty
   std::vector<HymbaBlock> blocks_;
   std::vector<bool> kv_global_;  // per layer: its K/V cache must keep every position

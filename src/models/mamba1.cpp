@@ -39,7 +39,7 @@ class Mamba1Model : public SsmStackModel {
     load(WeightLoader(store, be));
   }
 
-  std::vector<LinearLayer> linear_layers() override {
+  std::vector<LinearLayer> block_layers() override {
     std::vector<LinearLayer> out;
     for (size_t l = 0; l < blocks_.size(); ++l) {
       const std::string p = "backbone.layers." + std::to_string(l) + ".mixer.";

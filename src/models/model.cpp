@@ -26,6 +26,12 @@ std::unique_ptr<Model> Model::load(const std::string& dir, Backend& backend) {
   }
 }
 
+std::vector<LinearLayer> Model::linear_layers(bool include_head) {
+  std::vector<LinearLayer> out = block_layers();
+  if (include_head) out.push_back({kHeadLayer, &lm_head(), config_.num_layers});
+  return out;
+}
+
 std::vector<float> compute_logits(Model& model, const std::vector<int32_t>& ids, int64_t batch,
                                   int64_t seqlen) {
   Backend& be = model.backend();

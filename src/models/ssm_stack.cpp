@@ -56,7 +56,7 @@ void SsmStackModel::forward(const std::vector<int32_t>& ids, int64_t batch, int6
   const Tensor& d_ids = ids_.rows(backend_, rows);
   const Tensor& h = h_.rows(backend_, rows);
   backend_.upload(d_ids, ids.data());
-  backend_.embed(embed_, d_ids, h);
+  backend_.embed(embedding(), d_ids, h);
   if (hook) hook(0, h);
   run_blocks(0, st, batch, seqlen, logits, hook);
   st.position += seqlen;
@@ -64,7 +64,7 @@ void SsmStackModel::forward(const std::vector<int32_t>& ids, int64_t batch, int6
 
 void SsmStackModel::forward_from(int64_t first, const Tensor& residual, int64_t batch,
                                  int64_t seqlen, const Tensor& logits) {
-  KL_CHECK(first >= 0 && first < config_.num_layers, "forward_from block {} of {}", first,
+  KL_CHECK(first >= 0 && first <= config_.num_layers, "forward_from block {} of {}", first,
            config_.num_layers);
   backend_.copy(residual, h_.rows(backend_, batch * seqlen));
   auto st = new_state(batch);
@@ -86,8 +86,12 @@ void SsmStackModel::run_blocks(int64_t first, State& st, int64_t batch, int64_t 
     }
     mixer(l, u, out, st.conv[size_t(l)], st.ssm[size_t(l)], batch, seqlen);
   }
-  backend_.add_rms_norm(h, out, norm_f_, eps, u);
-  if (hook) hook(config_.num_layers, h);
+  if (first == config_.num_layers) {
+    backend_.rms_norm(h, norm_f_, eps, u);  // only the head: h is the final residual
+  } else {
+    backend_.add_rms_norm(h, out, norm_f_, eps, u);
+    if (hook) hook(config_.num_layers, h);
+  }
   if (!logits.empty()) backend_.matmul(u, lm_head_, logits);
 }
 
@@ -96,12 +100,16 @@ void SsmStackModel::load_stack(const WeightLoader& wl) {
   const std::string emb_name = wl.store().find("backbone.embeddings.weight")
                                    ? "backbone.embeddings.weight"
                                    : "backbone.embedding.weight";  // mamba_ssm spelling
-  embed_ = wl.stored(emb_name, {V, H});
+  const Tensor table = wl.stored(emb_name, {V, H});
   for (int64_t l = 0; l < config_.num_layers; ++l)
     norms_.push_back(wl.f32("backbone.layers." + std::to_string(l) + ".norm.weight", {H}));
   norm_f_ = wl.f32("backbone.norm_f.weight", {H});
-  if (config_.tie_word_embeddings) lm_head_.w = embed_;
-  else lm_head_ = wl.linear("lm_head", V, H, false);
+  if (config_.tie_word_embeddings) {
+    lm_head_.w = table;
+  } else {
+    embed_.w = table;
+    lm_head_ = wl.linear("lm_head", V, H, false);
+  }
 }
 
 Tensor SsmStackModel::load_A(const WeightLoader& wl, const std::string& name, const Shape& shape) {

@@ -48,6 +48,7 @@ class SsmStackModel : public Model {
 
   // The embedding (HF or mamba_ssm spelling), the block norms, norm_f and the head.
   void load_stack(const WeightLoader& wl);
+  Weight& lm_head() override { return lm_head_; }
   // A = −exp(A_log), computed once in fp32 as HF does (A_log.float()).
   Tensor load_A(const WeightLoader& wl, const std::string& name, const Shape& shape);
 
@@ -57,7 +58,11 @@ class SsmStackModel : public Model {
   void run_blocks(int64_t first, State& st, int64_t batch, int64_t seqlen, const Tensor& logits,
                   const HiddenHook& hook);
 
-  Tensor embed_;               // [V, H] storage type
+  // The embedding the forward pass reads: a tied one is lm_head_ itself (one stored copy,
+  // quantised with the head), an untied one embed_.
+  const Weight& embedding() const { return config_.tie_word_embeddings ? lm_head_ : embed_; }
+
+  Weight embed_;               // [V, H] storage type; empty when tied
   std::vector<Tensor> norms_;  // per block F32 [H]
   Tensor norm_f_;              // F32 [H]
   Weight lm_head_;             // [V, H]

@@ -211,7 +211,7 @@ void VulkanBackend::sync() {
 
 // ---- ops -----------------------------------------------------------------------------------
 
-void VulkanBackend::embed(const Tensor& table, const Tensor& ids, const Tensor& out) {
+void VulkanBackend::embed(const Weight& table, const Tensor& ids, const Tensor& out) {
   vk::embed(*this, table, ids, out);
 }
 void VulkanBackend::rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) {

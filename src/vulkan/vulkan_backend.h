@@ -45,7 +45,7 @@ class VulkanBackend final : public Backend {
   void fill_zero(const Tensor& t) override;
   void sync() override;
 
-  void embed(const Tensor& table, const Tensor& ids, const Tensor& out) override;
+  void embed(const Weight& table, const Tensor& ids, const Tensor& out) override;
   void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) override;
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
                     const Tensor& out) override;
@@ -112,7 +112,7 @@ class VulkanBackend final : public Backend {
 };
 
 // ---- op launchers (one file each) --------------------------------------------------------
-void embed(VulkanBackend& vb, const Tensor& table, const Tensor& ids, const Tensor& out);
+void embed(VulkanBackend& vb, const Weight& table, const Tensor& ids, const Tensor& out);
 void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Tensor& w, float eps,
               const Tensor& out);
 void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out);
