@@ -133,8 +133,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(Case{"tiny-mamba", "f16"}, Case{"tiny-mamba", "q8_0"}, Case{"tiny-mamba", "q4_0"},
                       Case{"tiny-mamba", "mixed"}, Case{"tiny-mamba2", "f16"}, Case{"tiny-mamba2", "q8_0"},
                       Case{"tiny-mamba2", "q4_0"}, Case{"tiny-mamba2", "mixed"}),
-    [](const auto& info) {
-      std::string n = std::string(info.param.fixture) + "_" + info.param.name;
+    [](const auto& test_case) {
+      std::string n = std::string(test_case.param.fixture) + "_" + test_case.param.name;
       for (char& ch : n)
         if (ch == '-') ch = '_';
       return n;
