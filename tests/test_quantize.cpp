@@ -207,6 +207,9 @@ TEST(Quantize, AllocateUniform) {
   const std::string dir = scratch_dir();
   SensitivityReport r;
   r.model = "m";
+  r.windows = 1;  // a sweep's report has at least one window and two tokens per window
+  r.seqlen = 2;
+  r.vocab = 2;
   r.bits = {4, 8};
   r.other_params = 10;
   r.layers = {{"a", 0, 64, 32}, {"b", 1, 32, 64}};

@@ -96,8 +96,11 @@ SpirvInterface reflect_spirv(const uint32_t* words, size_t count) {
       non_writable = non_writable || all_nw, non_readable = non_readable || all_nr;
     }
     KL_CHECK(!(non_writable && non_readable), "binding {} is neither read nor written", binding);
-    KL_CHECK(out.access[binding] == Access::none, "binding {} is declared twice", binding);
-    out.access[binding] = non_writable ? Access::read : non_readable ? Access::write : Access::read_write;
+    // Several variables may alias one binding (matmul_gemv reads its weight binding both as
+    // the element view of weight.glsl and as the words of weight_block.glsl): the binding's
+    // access is the union of theirs.
+    const Access a = non_writable ? Access::read : non_readable ? Access::write : Access::read_write;
+    out.access[binding] = Access(uint8_t(out.access[binding]) | uint8_t(a));
   }
   return out;
 }
