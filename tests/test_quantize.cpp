@@ -163,6 +163,26 @@ TEST(Quantize, TypeWritesEveryLayerAndReplacesAnEarlierCheckpoint) {
   EXPECT_EQ(g.status, 0) << g.err;
 }
 
+// --head TYPE: the output head as the plan layer lm_head. The folder stores it untied, in
+// its own type (lm_head.weight), with the embedding left in its source type, and it runs.
+// (A plan applied on load keeps a tied head tied, so there the embedding gathers the
+// quantised rows: the two differ in the embedding, not in the head.)
+TEST(Quantize, HeadTypeQuantisesTheHead) {
+  const std::string dir = scratch_dir(), out = dir + "/q4h8";
+  const CliResult r = run_cli("quantize " + shared_path(kSource) + " --type q4 --head q8_g32 -o " + out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto config = nlohmann::json::parse(read_file(out + "/config.json"));
+  EXPECT_EQ(config.at("quantization_config").at("layers").size(), 33u);
+  EXPECT_EQ(config.at("quantization_config").at("layers").at(kHeadLayer), "q8_g32");
+  EXPECT_FALSE(config.at("tie_word_embeddings").get<bool>());
+  auto file = SafetensorsFile::open(out + "/model.safetensors");
+  const TensorInfo& head = file->tensors().at("lm_head.weight");
+  EXPECT_EQ(head.dtype, DType::Q8_0);
+  EXPECT_EQ(head.shape, (Shape{4096, 128}));
+  const CliResult l = run_cli("logits " + out + " --ids 1,2,3,400 --out " + dir + "/a.safetensors");
+  EXPECT_EQ(l.status, 0) << l.err;
+}
+
 // --plan on the commands that run a model: the same numbers as the written folder.
 TEST(Quantize, PlanOnLoadMatchesTheFolderInEveryCommand) {
   const Written w = write_mixed();
