@@ -20,15 +20,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// The error contract: exit 1, exactly one line on stderr that starts "kllens: " and
-// contains `needle`.
-void expect_one_line_error(const CliResult& r, const std::string& needle) {
-  EXPECT_NE(r.status, 0);
-  EXPECT_EQ(r.err.rfind("kllens: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-}
-
 // No output file and no temporary left beside it.
 void expect_no_output(const std::string& dir, const std::string& out) {
   EXPECT_FALSE(fs::exists(out));

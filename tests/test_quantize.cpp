@@ -25,13 +25,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void expect_one_line_error(const CliResult& r, const std::string& needle) {
-  EXPECT_NE(r.status, 0);
-  EXPECT_EQ(r.err.rfind("kllens: ", 0), 0u) << r.err;
-  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-}
-
 // Nothing at `out` and no temporary beside it.
 void expect_nothing_written(const std::string& out) {
   EXPECT_FALSE(fs::exists(out)) << out;

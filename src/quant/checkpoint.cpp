@@ -73,19 +73,7 @@ const TensorInfo* layer_source(const TensorStore& store, const std::string& laye
 
 HostQuant quantize_layer(const TensorInfo& t, QuantSpec spec) {
   const std::vector<float> w = to_f32(t);
-  const int64_t N = t.shape[0], K = t.shape[1];
-  HostQuant q;
-  q.type = spec.storage();
-  q.rows = N;
-  q.cols = K;
-  q.data.resize(size_t(N) * dtype_row_bytes(q.type, K));
-  if (spec.group == 0) q.scale.resize(size_t(N));
-  // Rows are independent: 64-row chunks over the OpenMP threads.
-#pragma omp parallel for schedule(dynamic)
-  for (int64_t r0 = 0; r0 < N; r0 += 64)
-    quantize_rows(w.data(), K, K, r0, std::min<int64_t>(N, r0 + 64), spec, q.data.data(),
-                  q.scale.empty() ? nullptr : q.scale.data());
-  return q;
+  return quantize(w.data(), t.shape[0], t.shape[1], spec);
 }
 
 // A temporary folder beside the target, removed unless release()d.

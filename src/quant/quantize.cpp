@@ -141,7 +141,11 @@ HostQuant quantize(const float* w, int64_t N, int64_t K, QuantSpec spec) {
   q.cols = K;
   q.data.resize(size_t(N) * dtype_row_bytes(q.type, K));
   if (spec.group == 0) q.scale.resize(size_t(N));
-  quantize_rows(w, K, K, 0, N, spec, q.data.data(), q.scale.empty() ? nullptr : q.scale.data());
+  // Rows are independent: 64-row chunks over the OpenMP threads (the same bytes as one pass).
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t r0 = 0; r0 < N; r0 += 64)
+    quantize_rows(w, K, K, r0, std::min<int64_t>(N, r0 + 64), spec, q.data.data(),
+                  q.scale.empty() ? nullptr : q.scale.data());
   return q;
 }
 

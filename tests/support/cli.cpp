@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -55,6 +56,13 @@ void copy_model(const std::string& fixture, const std::string& dir) {
       fs::permissions(fs::path(dir) / f, fs::perms::owner_read | fs::perms::owner_write);
     }
   }
+}
+
+void expect_one_line_error(const CliResult& r, const std::string& needle) {
+  EXPECT_NE(r.status, 0);
+  EXPECT_EQ(r.err.rfind("kllens: ", 0), 0u) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
 }
 
 }  // namespace kllens::test
