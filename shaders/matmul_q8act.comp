@@ -13,10 +13,10 @@
 //                reference's ascending one: NMSE ≤ 1e-12 is the stated bound).
 //                INT4 codes enter the products unsigned (u = nibble, or nibble ^ 8 for
 //                Q4_C's signed nibbles) and the block sum corrects: I_b = Σ q·u − 8·s_b.
-//   DOT=1        4×8-bit packed dot products (OpSDot / OpSUDot of
-//                VK_KHR_shader_integer_dot_product, through GL_EXT_spirv_intrinsics since
-//                Debian 12's glslang lacks GL_EXT_integer_dot_product); DOT=0 the same
-//                sums with plain integer multiply-adds, for devices without the feature.
+//   DOT=1        4×8-bit packed dot products where the device has them, DOT=0 plain
+//                integer multiply-adds (shaders/q8act_dot.glsl).
+// For n > 4 x rows the launcher runs matmul_q8act_gemm.comp (int8 tiles in shared memory)
+// instead of QA_KERNEL 1; both read the q, d, s the quantize kernel wrote.
 #extension GL_GOOGLE_include_directive : require
 #include "common.h"
 #include "matmul_q8act.h"
@@ -57,27 +57,7 @@ void main() {
 }
 
 #else  // ---- products ------------------------------------------------------------------
-#if DOT
-#extension GL_EXT_spirv_intrinsics : require
-// OpSDot / OpSUDot (SPV_KHR_integer_dot_product), operands packed 4×8-bit.
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4450)
-int sdot_packed(uint a, uint b, spirv_literal int packed_format);
-spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018], id = 4452)
-int sudot_packed(uint a, uint b, spirv_literal int packed_format);
-int dot_ss(uint a, uint b) { return sdot_packed(a, b, 0); }  // signed q · signed w
-int dot_su(uint a, uint b) { return sudot_packed(a, b, 0); } // signed q · unsigned u
-#else
-int dot_ss(uint a, uint b) {
-  int t = 0;
-  for (int c = 0; c < 4; ++c) t += bitfieldExtract(int(a), 8 * c, 8) * bitfieldExtract(int(b), 8 * c, 8);
-  return t;
-}
-int dot_su(uint a, uint b) {
-  int t = 0;
-  for (int c = 0; c < 4; ++c) t += bitfieldExtract(int(a), 8 * c, 8) * int((b >> (8 * c)) & 0xffu);
-  return t;
-}
-#endif
+#include "q8act_dot.glsl"
 
 layout(constant_id = 1) const uint ROWS = 4;
 layout(push_constant) uniform Push { MatmulQ8actPush p; };

@@ -58,6 +58,16 @@ std::vector<OpCase> q8act_cases() {
     cases.push_back(q8act_case(t, 64, 768, 1536, false, 0, "mamba-130m out_proj prefill"));
     cases.push_back(q8act_case(t, 128, 3072, 768, false, 5, "mamba-130m in_proj prefill"));
   }
+  // ---- GEMM tiles (vkgemm): Vulkan runs n > 4 rows over 64×64 int8 tiles staged 2 blocks
+  // at a time (shaders/matmul_q8act_gemm.comp). The smallest GEMM (n = 5), tiles cut in
+  // rows and outputs (67, 130: one and two past a tile), K with an odd block count and a
+  // short last block (K = 37, 65, 112: a stage holding one block, a 5- / 1- / 16-long tail).
+  for (DType t : {DType::Q8_C, DType::Q4_C, DType::Q8_0, DType::Q4_0}) {
+    cases.push_back(q8act_case(t, 5, 65, 33, true, 0, "gemm tiles"));
+    cases.push_back(q8act_case(t, 9, 29, 37, false, 1, "gemm tiles"));
+    cases.push_back(q8act_case(t, 67, 130, 112, true, 3, "gemm tiles"));
+    cases.push_back(q8act_case(t, 70, 70, 65, false, 0, "gemm tiles"));
+  }
   return cases;
 }
 

@@ -1,10 +1,13 @@
 // matmul_q8act: matmul in MatmulMode::fast on Q8_C / Q4_C / Q8_0 / Q4_0 weights, the
-// arithmetic of src/cpu/matmul_q8act.h (shaders/matmul_q8act.comp). Two dispatches: x
-// quantised to int8 per 32-block (q, d, s in scratch tensors of this call), then the
-// integer block products, one workgroup per (GemvShape::rows outputs, x row) for GEMV and
-// GEMM alike (no int8 GEMM tiles yet). The products use 4×8-bit packed dot products where
-// the device has shaderIntegerDotProduct (the *_dot variants) unless GemvShape::dot is off
-// ($KLLENS_VULKAN_GEMV=nodot), else plain integer multiply-adds; both are exact.
+// arithmetic of src/cpu/matmul_q8act.h. Two dispatches: x quantised to int8 per 32-block
+// once (shaders/matmul_q8act.comp's quantize kernel; q, d, s in the backend's scratch
+// slots, reused across launches), then the integer block products: for n ≤ kGemvMaxRows
+// x rows one workgroup per (GemvShape::rows outputs, x row) (matmul_q8act.comp), for more
+// (prefill) int8 tiles in shared memory, 64×64 outputs per workgroup of G×G threads
+// (shaders/matmul_q8act_gemm.comp; G = VulkanBackend::gemm_threads()). The products use
+// 4×8-bit packed dot products where the device has shaderIntegerDotProduct (the *_dot
+// variants) unless GemvShape::dot is off ($KLLENS_VULKAN_GEMV=nodot), else plain integer
+// multiply-adds; both are exact.
 // Weights beyond maxStorageBufferRange run in row chunks, as in matmul.cpp.
 #include <string>
 
@@ -40,12 +43,17 @@ const char* type_suffix(DType t) {
     default: fail("matmul_q8act: {} weights are not supported", dtype_name(t));
   }
 }
+
+constexpr int64_t kGemvMaxRows = 4;  // as matmul.cpp: more x rows run the tiled GEMM
+constexpr uint32_t kGemmTile = 64;   // BM = BN of matmul_q8act_gemm.comp
+constexpr uint32_t kGemmStageBlocks = 2;  // BKB: 32-blocks staged per barrier pair
 }  // namespace
 
 void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out) {
   const int64_t n = x.rows(), K = x.cols(), N = w.out_features();
   const DType t = w.w.dtype;
-  const std::string name = std::string("matmul_q8act_") + type_suffix(t);
+  const bool gemm = n > kGemvMaxRows;
+  const std::string name = std::string(gemm ? "matmul_q8act_gemm_" : "matmul_q8act_") + type_suffix(t);
   check_view(x, "matmul_q8act: x", DType::F32, n, K);
   KL_CHECK(!w.w.empty() && w.w.rows() == N && w.w.cols() == K, "matmul_q8act: weight is {}, expected [{}, {}]",
            shape_str(w.w.shape), N, K);
@@ -55,11 +63,13 @@ void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Ten
   check_view(out, "matmul_q8act: out", DType::F32, n, N);
   if (n == 0 || N == 0) return;
   KL_CHECK(n <= int64_t(vb.info().max_group_count[1]), "matmul_q8act: {} rows is too many", n);
+  const uint32_t G = vb.gemm_threads(), T = kGemmTile / G;
 
   const GemvShape& gs = vb.gemv_shape();
   const int64_t nb = (K + 31) / 32;
-  const Tensor q = vb.alloc(DType::I32, {n, nb * 8}), d = vb.alloc(DType::F32, {n, nb}),
-               s = vb.alloc(DType::I32, {n, nb});
+  const Tensor q = vb.scratch(ScratchSlot::act_q, DType::I32, {n, nb * 8}),
+               d = vb.scratch(ScratchSlot::act_d, DType::F32, {n, nb}),
+               s = vb.scratch(ScratchSlot::act_s, DType::I32, {n, nb});
   const BoundTensor bq = vb.stream().bind(q, 4), bd = vb.stream().bind(d, 4),
                     bs = vb.stream().bind(s, 4);
   {
@@ -72,11 +82,13 @@ void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Ten
 
   const bool dot = gs.dot && vb.info().integer_dot_product;
   const std::string variant = name + (dot ? "_dot" : "");
-  const Kernel& k = vb.pipelines().get(variant, kProductBindings, sizeof(MatmulQ8actPush), {gs.wg, gs.rows});
+  const Kernel& k =
+      gemm ? vb.pipelines().get(variant, kProductBindings, sizeof(MatmulQ8actPush), {G, G, T, kGemmStageBlocks})
+           : vb.pipelines().get(variant, kProductBindings, sizeof(MatmulQ8actPush), {gs.wg, gs.rows});
   const int64_t row_bytes = int64_t(w.w.row_bytes());
   const int64_t slack = int64_t(vb.info().min_storage_offset_alignment) + 4;
   int64_t chunk = std::max<int64_t>(1, (int64_t(vb.info().max_storage_buffer_range) - slack) / row_bytes);
-  chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * gs.rows);
+  chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * (gemm ? kGemmTile : gs.rows));
   const Binding rq = bq.binding, rd = bd.binding, rs = bs.binding;
   for (int64_t j0 = 0; j0 < N; j0 += chunk) {
     const int64_t nc = std::min(chunk, N - j0);
@@ -91,7 +103,10 @@ void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Ten
                             u32(row_bytes, "weight stride"), bsc.elem, bb.elem, w.bias.empty() ? 0u : 1u,
                             bo.elem, u32(out.row_stride, "out stride")};
     const Binding bind[] = {rq, rd, rs, bw.binding, per_row ? bsc.binding : rd, bb.binding, bo.binding};
-    vb.stream().dispatch(k, bind, &p, groups(nc, gs.rows), uint32_t(n), 1, variant.c_str());
+    if (gemm)
+      vb.stream().dispatch(k, bind, &p, groups(nc, kGemmTile), groups(n, kGemmTile), 1, variant.c_str());
+    else
+      vb.stream().dispatch(k, bind, &p, groups(nc, gs.rows), uint32_t(n), 1, variant.c_str());
   }
 }
 

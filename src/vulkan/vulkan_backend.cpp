@@ -156,6 +156,14 @@ Tensor VulkanBackend::alloc(DType dtype, const Shape& shape) {
   return t;
 }
 
+Tensor VulkanBackend::scratch(ScratchSlot slot, DType dtype, const Shape& shape) {
+  Tensor& buf = scratch_[size_t(slot)];
+  const int64_t n = shape_numel(shape);
+  if (buf.empty() || buf.dtype != dtype || buf.numel() < n)
+    buf = alloc(dtype, {std::max<int64_t>({1, n, buf.empty() || buf.dtype != dtype ? 0 : 2 * buf.numel()})});
+  return buf.slice_elems(0, n).reshape(shape);
+}
+
 void VulkanBackend::upload(const Tensor& dst, const void* src) {
   KL_CHECK(dst.contiguous() || dtype_is_quantized(dst.dtype), "upload into a strided tensor");
   const size_t bytes = dst.span_bytes();

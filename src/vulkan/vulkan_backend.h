@@ -26,6 +26,9 @@ namespace kllens::vk {
 // vulkan_backend.cpp (pick_gemv_shape); $KLLENS_VULKAN_GEMV overrides (include/kllens/vulkan.h).
 // The fast matmul (matmul_q8act.cpp) takes wg and rows too, and packed integer dot
 // products where the device has them unless dot is off.
+// Scratch tensors the op launchers reuse across launches (VulkanBackend::scratch).
+enum class ScratchSlot { act_q, act_d, act_s, count };  // matmul_q8act: quantised x
+
 struct GemvShape {
   uint32_t wg = 64, rows = 4, split = 4;
   bool blocked = true;
@@ -94,6 +97,13 @@ class VulkanBackend final : public Backend {
   uint32_t reduction_subgroup() const { return reduction_subgroup_; }
   bool subgroup_reduce() const { return subgroup_reduce_; }
 
+  // A contiguous [shape] tensor of dtype from scratch slot `slot`: the slot's buffer
+  // grows to the largest request and is kept, so warm launches allocate nothing (a decode
+  // step's capture made ~290 allocations before). A view is valid until the slot's next
+  // request; the stream orders that reuse after the earlier dispatches (write after read),
+  // and a recording keeps a replaced buffer alive while its work may run.
+  Tensor scratch(ScratchSlot slot, DType dtype, const Shape& shape);
+
   const Context& context() const { return *ctx_; }
   std::string profile_report() const { return stream_->profile_report(); }
 
@@ -107,6 +117,7 @@ class VulkanBackend final : public Backend {
   bool subgroup_reduce_ = false;
   uint32_t gemm_threads_ = 16;
   GemvShape gemv_shape_;
+  Tensor scratch_[size_t(ScratchSlot::count)];  // 1-D buffers, grown on demand
 
   void upload_captured(const Tensor& dst, const void* src, size_t bytes);
 };
