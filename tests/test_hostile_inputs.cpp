@@ -552,7 +552,13 @@ std::vector<Case> cases() {
                     d + "/x.safetensors"};
        },
        {"--device"}},
+      {"CheckKernelsDeviceNegative", "option",
+       [](const std::string& d) { return Command{"check-kernels --op add --device -1", d + "/none"}; },
+       {"--device", "-1"}},
 #ifdef KLLENS_HAVE_VULKAN
+      {"CheckKernelsDeviceOutOfRange", "option",
+       [](const std::string& d) { return Command{"check-kernels --op add --device 999", d + "/none"}; },
+       {"--device", "999"}},
       {"DeviceEnvMalformed", "option",
        [](const std::string& d) {
          return Command{"logits " + fx("tiny-mamba") + " --ids 1 --backend vulkan --out " + d + "/x.safetensors",

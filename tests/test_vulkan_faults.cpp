@@ -1,18 +1,25 @@
 // Device faults through the Vulkan runtime's fault hook (VulkanOptions::fault,
 // $KLLENS_VULKAN_FAULT): out of device memory at an allocation, device lost at a
-// submission. Each is one clear line of type VulkanDeviceError; a command that can redo
-// its work (logits, perplexity) says so and goes on on the CPU with the same result, and
-// leaves nothing half-written.
+// submission. Each is one clear line of type VulkanDeviceError; a command that can go on
+// (logits, perplexity, generate, bench, a sensitivity sweep) says so and goes on on the
+// CPU with the same result, and leaves nothing half-written. A sweep over several devices
+// hands the faulted worker's probes to the others.
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "kllens/io.h"
 #include "kllens/vulkan.h"
 #include "support/cli.h"
 #include "support/compare.h"
+#include "support/reference.h"
 #include "support/vulkan_pair.h"
 
 namespace kllens {
@@ -82,6 +89,109 @@ TEST(VulkanFaults, LogitsGoOnOnTheCpu) {
     EXPECT_EQ(read_file(out), want) << fault;
     for (const auto& e : std::filesystem::directory_iterator(dir))  // no temporary left behind
       EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+  }
+}
+
+// Sets $KLLENS_VULKAN_FAULT for one run of kllens.
+CliResult run_with_fault(const std::string& fault, const std::string& args) {
+  setenv("KLLENS_VULKAN_FAULT", fault.c_str(), 1);
+  CliResult r = run_cli(args);
+  unsetenv("KLLENS_VULKAN_FAULT");
+  return r;
+}
+
+size_t count(const std::string& s, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = s.find(needle); at != std::string::npos; at = s.find(needle, at + 1)) ++n;
+  return n;
+}
+
+void expect_no_temporaries(const std::string& dir) {
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+}
+
+// kllens generate: a fault before the first step, in the middle of decoding (a later
+// submission) and at an allocation; each time the same greedy ids as the fixture's
+// reference and the same text as on the CPU, printed once, with one line saying so.
+TEST(VulkanFaults, GenerateGoesOnOnTheCpuFromTheTokensPrinted) {
+  REQUIRE_VULKAN();
+  const Reference ref("tiny-mamba");
+  const std::string args = "generate " + ref.model_dir() + " --prompt-ids " +
+                           fmt::format("{}", fmt::join(ref.i32("greedy_prompt"), ",")) +
+                           " -n 16 --ignore-eos --print-ids --backend ";
+  const std::string want = fmt::format("ids [{}]", fmt::join(ref.i32("greedy_ids"), ","));
+  const CliResult cpu = run_cli(args + "cpu");
+  ASSERT_EQ(cpu.status, 0) << cpu.err;
+  for (const char* fault : {"lost:0", "lost:7", "oom:0", "oom:1"}) {
+    const CliResult r = run_with_fault(fault, args + "vulkan");
+    ASSERT_EQ(r.status, 0) << fault << ": " << r.err;
+    EXPECT_EQ(count(r.err, "; continuing on the CPU\n"), 1u) << fault << ": " << r.err;
+    EXPECT_NE(r.err.find(want), std::string::npos) << fault << ": " << r.err;
+    EXPECT_EQ(r.out, cpu.out) << fault;
+  }
+}
+
+// kllens bench: the faulted backend's rows are measured on the CPU and labelled cpu.
+TEST(VulkanFaults, BenchGoesOnOnTheCpu) {
+  REQUIRE_VULKAN();
+  const std::string args = "bench " + shared_path("fixtures/tiny-mamba") + " -p 8 -n 4 -r 1 -o csv --backend vulkan";
+  for (const char* fault : {"lost:3"}) {  // after the pp8 rows' submissions: they are dropped
+    const CliResult r = run_with_fault(fault, args);
+    ASSERT_EQ(r.status, 0) << fault << ": " << r.err;
+    EXPECT_EQ(count(r.err, "; continuing on the CPU\n"), 1u) << fault << ": " << r.err;
+    EXPECT_EQ(count(r.out, "\"pp8\""), 1u) << fault << ": " << r.out;
+    EXPECT_EQ(count(r.out, "\"tg4\""), 1u) << fault << ": " << r.out;
+    EXPECT_EQ(count(r.out, "\"kllens cpu (OpenMP)\""), 2u) << fault << ": " << r.out;
+    EXPECT_EQ(count(r.out, "\"vulkan\""), 0u) << fault << ": " << r.out;
+  }
+}
+
+// The probes a sweep of block 0 (8 probes) wrote, by name.
+std::vector<std::string> probe_names(const std::string& out) {
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(out + "/probes"))
+    if (e.path().filename() != "sweep.json") names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+std::string sweep_args(const std::string& out) {
+  return "sensitivity " + shared_path("fixtures/tiny-mamba") + " --calib-ids " +
+         shared_path("fixtures/tiny-mamba/reference.safetensors") + " --layers 'layers\\.0\\.' -o " + out;
+}
+
+// A sweep on one Vulkan device goes on on the CPU, keeping the probes it had saved; one on
+// cpu,vulkan hands the faulted worker's probes back to the queue and the CPU worker runs
+// them. Every probe is there either way, and sensitivity.json is whole.
+TEST(VulkanFaults, SweepGoesOnOnTheCpu) {
+  REQUIRE_VULKAN();
+  const std::string cpu_out = scratch_dir();
+  ASSERT_EQ(run_cli(sweep_args(cpu_out) + " --backend cpu").status, 0);
+  const std::vector<std::string> want = probe_names(cpu_out);
+  ASSERT_EQ(want.size(), 8u);
+  for (const char* fault : {"lost:5"}) {  // after some probes were saved: they are kept
+    const std::string out = scratch_dir();
+    const CliResult r = run_with_fault(fault, sweep_args(out) + " --backend vulkan");
+    ASSERT_EQ(r.status, 0) << fault << ": " << r.err;
+    EXPECT_EQ(count(r.err, "; continuing on the CPU\n"), 1u) << fault << ": " << r.err;
+    EXPECT_EQ(probe_names(out), want) << fault;
+    EXPECT_TRUE(std::filesystem::exists(out + "/sensitivity.json")) << fault;
+    expect_no_temporaries(out);
+  }
+  // lost:0 is in the Vulkan worker's teacher pass, lost:1 in its first probe (the teacher
+  // pass of these 2 windows is one submission), which it hands back.
+  for (const char* fault : {"lost:0", "lost:1"}) {
+    const std::string out = scratch_dir();
+    const CliResult r = run_with_fault(fault, sweep_args(out) + " --backend cpu,vulkan");
+    ASSERT_EQ(r.status, 0) << fault << ": " << r.err;
+    EXPECT_EQ(count(r.err, "go to the other devices\n"), 1u) << fault << ": " << r.err;
+    EXPECT_EQ(count(r.err, "continuing on the CPU"), 0u) << fault << ": " << r.err;
+    EXPECT_EQ(probe_names(out), want) << fault;
+    const std::string report = read_file(out + "/sensitivity.json");
+    for (const std::string& p : want)  // "layers.0.x_proj@4.json" -> "layers.0.x_proj" is reported
+      EXPECT_NE(report.find(p.substr(0, p.find('@'))), std::string::npos) << fault << ": " << p;
+    expect_no_temporaries(out);
   }
 }
 

@@ -167,9 +167,18 @@ void run_bench(const BenchArgs& a) {
   if (a.threads > 0) omp_set_num_threads(a.threads);
   const double bw = measure_read_bandwidth();
   std::vector<BenchResult> rows;
-  for (const std::string& backend : a.backends) {
-    std::string device, driver;
-    BackendHandle be = make_backend(backend, a, device, driver);
+  for (const std::string& backend_option : a.backends) {
+    // A device fault drops this backend's rows so far and measures them on the CPU,
+    // labelled cpu (the line run_with_cpu_fallback prints says so).
+    const size_t first_row = rows.size();
+    std::string backend = backend_option, device, driver;
+    run_with_cpu_fallback([&] { return make_backend(backend_option, a, device, driver); }, [&](BackendHandle& be) {
+    rows.erase(rows.begin() + std::ptrdiff_t(first_row), rows.end());
+    if (be->name().rfind("cpu", 0) == 0 && backend != "cpu") {
+      backend = "cpu";
+      device = cpu_name();
+      driver = "kllens cpu (OpenMP)";
+    }
     for (const std::string& path : a.models) {
       const TensorStore store = open_model_files(path).store;
       a.matmul.apply(*be);
@@ -201,6 +210,7 @@ void run_bench(const BenchArgs& a) {
       for (int64_t P : a.prompt) if (P > 0) run(P, 0);
       for (int64_t N : a.gen) if (N > 0) run(0, N);
     }
+    });
   }
   if (a.output == "csv") fmt::print("{}", bench_csv(rows));
   else if (a.output == "json") fmt::print("{}", bench_json(rows));

@@ -47,7 +47,13 @@ int run_check(const CheckArgs& a) {
   VulkanOptions o;
   o.device_index = a.device;
   o.validation = a.validation;
-  owned.push_back(make_vulkan_backend(o));
+  try {
+    owned.push_back(make_vulkan_backend(o));
+  } catch (const Error& e) {
+    // A device the user named that does not exist is a mistake in --device, said so.
+    if (a.device >= 0) fail("--device: {}", e.what());
+    throw;
+  }
   Backend& vk = *owned.back();
   std::vector<Backend*> backends;
   for (auto& b : owned) backends.push_back(b.get());
@@ -94,7 +100,7 @@ void register_check_kernels(CLI::App& app) {
   cmd->add_flag("--perf", a->perf, "Also time each case on both backends");
   cmd->add_option("--reps", a->reps, "Launches per timing")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--validation", a->validation, "Khronos validation layer on; any message fails");
-  cmd->add_option("--device", a->device, "Vulkan device index");
+  cmd->add_option("--device", a->device, "Vulkan device index (see --list-devices)")->check(CLI::Range(0, 1 << 16));
   cmd->add_flag("--list-devices", a->list, "List Vulkan devices and exit");
   cmd->callback([a] {
     const int rc = run_check(*a);

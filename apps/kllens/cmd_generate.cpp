@@ -3,7 +3,9 @@
 // streams the text. Greedy unless --temperature > 0. Decode steps replay a recorded step
 // where the backend and model allow (kllens/decode.h). With --top-k and a temperature the
 // k candidates are chosen on the backend (Backend::topk), so only 2k numbers per token
-// come back to the host instead of the whole vocabulary.
+// come back to the host instead of the whole vocabulary. A Vulkan device fault (out of
+// device memory, device lost) mid-way says so in one line and goes on on the CPU from the
+// tokens printed so far.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -39,66 +41,82 @@ void run_generate(const GenerateArgs& a) {
   const std::string prompt_text = a.prompt_ids.empty() ? a.prompt : tok->decode(prompt);
   if (int64_t(prompt.size()) > a.ctx)
     fail("generate: the prompt has {} tokens, longer than the context of {} (--ctx)", prompt.size(), a.ctx);
-  auto be = a.backend.make();
-  a.matmul.apply(*be);
-  auto model = a.plan.load(a.model, *be);
-  const int64_t V = model->config().vocab_size;
   const int64_t steps = std::min(a.n, a.ctx - int64_t(prompt.size()));
-
-  auto state = model->new_state(1);
-  Tensor logits = be->alloc(DType::F32, {int64_t(prompt.size()), V});
-  std::vector<float> last(static_cast<size_t>(V));
   Sampler sampler(a.sampling);
   auto decoder = tok->stream_decoder();
   std::fwrite(prompt_text.data(), 1, prompt_text.size(), stdout);
   std::fflush(stdout);
 
-  const auto t0 = std::chrono::steady_clock::now();
-  model->forward(prompt, 1, int64_t(prompt.size()), *state, logits);
-  be->download(logits.slice_rows(int64_t(prompt.size()) - 1, 1), last.data());
-  const auto t1 = std::chrono::steady_clock::now();
-  const Tensor step_logits = logits.slice_rows(0, 1);
-  Decoder decode(*model, *state, step_logits, !a.no_replay);
-  // Top-k candidates on the backend: [1, k] values and ids.
-  const int64_t k = sampler.uses_topk() ? std::min<int64_t>(sampler.top_k(), V) : 0;
-  Tensor top_values, top_ids;
-  std::vector<float> kv(static_cast<size_t>(k));
-  std::vector<int32_t> ki(static_cast<size_t>(k));
-  if (k > 0) top_values = be->alloc(DType::F32, {1, k}), top_ids = be->alloc(DType::I32, {1, k});
-  auto choose = [&](const Tensor& row, bool on_host) {
-    if (k == 0 || on_host) return sampler.next(last.data(), V);
-    be->topk(row, top_values, top_ids);
-    be->download(top_values, kv.data());
-    be->download(top_ids, ki.data());
-    return sampler.next_topk(kv.data(), ki.data(), k);
-  };
+  // Tokens chosen and printed so far. A device fault (VulkanDeviceError) ends a session on
+  // that backend; the next one, on the CPU, prefills the prompt and these tokens and goes
+  // on from there, so the text already printed is never repeated and the sampler's stream
+  // continues (a fault comes before a draw, never inside one).
   std::vector<int32_t> out_ids;
-  int64_t generated = 0;
-  bool first = true;
-  while (generated < steps) {
-    // The prompt's last row is already on the host; later rows are chosen on the backend.
-    const int32_t next = choose(step_logits, first);
-    first = false;
-    if (!a.ignore_eos && tok->eos_id() && next == *tok->eos_id()) break;
-    out_ids.push_back(next);
-    const std::string piece = decoder.push(next);
-    std::fwrite(piece.data(), 1, piece.size(), stdout);
-    std::fflush(stdout);
-    if (++generated == steps) break;
-    decode.step(next);
-    if (k == 0) be->download(step_logits, last.data());
-  }
+  bool eos = false;
+  double prefill_s = 0, decode_s = 0;
+  size_t prefilled = 0;
+  bool replaying = false;
+  std::string backend_name;
+  run_with_cpu_fallback(a.backend, [&](BackendHandle& be) {
+    a.matmul.apply(*be);
+    auto model = a.plan.load(a.model, *be);
+    const int64_t V = model->config().vocab_size;
+    std::vector<int32_t> context = prompt;
+    context.insert(context.end(), out_ids.begin(), out_ids.end());
+    auto state = model->new_state(1);
+    Tensor logits = be->alloc(DType::F32, {int64_t(context.size()), V});
+    std::vector<float> last(static_cast<size_t>(V));
+    const auto t0 = std::chrono::steady_clock::now();
+    model->forward(context, 1, int64_t(context.size()), *state, logits);
+    be->download(logits.slice_rows(int64_t(context.size()) - 1, 1), last.data());
+    const auto t1 = std::chrono::steady_clock::now();
+    const Tensor step_logits = logits.slice_rows(0, 1);
+    Decoder decode(*model, *state, step_logits, !a.no_replay);
+    // Top-k candidates on the backend: [1, k] values and ids.
+    const int64_t k = sampler.uses_topk() ? std::min<int64_t>(sampler.top_k(), V) : 0;
+    Tensor top_values, top_ids;
+    std::vector<float> kv(static_cast<size_t>(k));
+    std::vector<int32_t> ki(static_cast<size_t>(k));
+    if (k > 0) top_values = be->alloc(DType::F32, {1, k}), top_ids = be->alloc(DType::I32, {1, k});
+    auto choose = [&](const Tensor& row, bool on_host) {
+      if (k == 0 || on_host) return sampler.next(last.data(), V);
+      be->topk(row, top_values, top_ids);
+      be->download(top_values, kv.data());
+      be->download(top_ids, ki.data());
+      return sampler.next_topk(kv.data(), ki.data(), k);
+    };
+    bool first = true;
+    while (!eos && int64_t(out_ids.size()) < steps) {
+      // The prefill's last row is already on the host; later rows are chosen on the backend.
+      const int32_t next = choose(step_logits, first);
+      first = false;
+      if (!a.ignore_eos && tok->eos_id() && next == *tok->eos_id()) {
+        eos = true;
+        break;
+      }
+      out_ids.push_back(next);
+      const std::string piece = decoder.push(next);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+      std::fflush(stdout);
+      if (int64_t(out_ids.size()) == steps) break;
+      decode.step(next);
+      if (k == 0) be->download(step_logits, last.data());
+    }
+    prefilled = context.size();
+    prefill_s = std::chrono::duration<double>(t1 - t0).count();
+    decode_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    replaying = decode.replaying();
+    backend_name = be->name();
+  });
   const std::string rest = decoder.flush();
   std::fwrite(rest.data(), 1, rest.size(), stdout);
   std::printf("\n");
   if (a.print_ids) fmt::print(stderr, "ids [{}]\n", fmt::join(out_ids, ","));
-  const auto t2 = std::chrono::steady_clock::now();
-  const double prefill_s = std::chrono::duration<double>(t1 - t0).count();
-  const double decode_s = std::chrono::duration<double>(t2 - t1).count();
+  const int64_t generated = int64_t(out_ids.size()) - int64_t(prefilled - prompt.size());
   std::fprintf(stderr, "prompt %zu tokens in %.3f s (%.1f tok/s); %lld tokens generated (%.1f tok/s, %s) on %s\n",
-               prompt.size(), prefill_s, double(prompt.size()) / prefill_s, (long long)generated,
+               prefilled, prefill_s, double(prefilled) / prefill_s, (long long)generated,
                generated > 0 ? double(generated) / decode_s : 0.0,
-               decode.replaying() ? "replayed steps" : "direct steps", be->name().c_str());
+               replaying ? "replayed steps" : "direct steps", backend_name.c_str());
 }
 
 }  // namespace

@@ -92,12 +92,11 @@ std::string additivity_section(const SensitivityReport& rep, const std::vector<P
   return md;
 }
 
-void run_lens(const LensArgs& a) {
+void run_lens_on(const LensArgs& a, BackendHandle& be) {
   namespace fs = std::filesystem;
   const std::string dir = a.sweep.out;
   if (!a.sweep.shard.empty()) fail("--shard: lens runs the whole job; shard `kllens sensitivity` and `kllens merge` instead");
   fs::create_directories(dir + "/plots");
-  auto be = sweep_backends(a.sweep)[0].make();
 
   // 1. sweep
   SweepArgs sw = a.sweep;
@@ -281,7 +280,16 @@ void register_lens(CLI::App& app) {
   cmd->add_option("--points", a->points, "Cut-off points")->capture_default_str()->check(CLI::Range(1, 1000));
   cmd->add_option("--gamma", a->gamma, "Greedy perplexity budget factor")->capture_default_str();
   cmd->add_option("--budget-bpw", a->budgets, "Size budgets in bits per linear weight")->capture_default_str();
-  cmd->callback([a] { run_lens(*a); });
+  cmd->callback([a] {
+    // A device fault goes on on the CPU: the job again from the start, keeping the probes
+    // the sweep saved (every output file is written whole or not at all).
+    int attempt = 0;
+    run_with_cpu_fallback(sweep_backends(a->sweep)[0], [&](BackendHandle& be) {
+      LensArgs again = *a;
+      if (attempt++ > 0) again.sweep = after_device_fault(a->sweep);
+      run_lens_on(again, be);
+    });
+  });
 }
 
 }  // namespace kllens::cli

@@ -18,9 +18,15 @@ void register_sensitivity(CLI::App& app) {
   auto* cmd = app.add_subcommand("sensitivity", "Per-layer quantisation sensitivity sweep (KL lens)");
   add_sweep_options(cmd, *a, true);
   cmd->callback([a] {
-    auto be = sweep_backends(*a)[0].make();
     SensitivityReport r;
-    if (!run_sweep(*a, *be, r))
+    bool finished = false;
+    // A device fault of the only device left (a worker's own fault on a several-device
+    // sweep is handled by the queue) goes on on the CPU, keeping the probes saved so far.
+    int attempt = 0;
+    run_with_cpu_fallback(sweep_backends(*a)[0], [&](BackendHandle& be) {
+      finished = run_sweep(attempt++ == 0 ? *a : after_device_fault(*a), *be, r);
+    });
+    if (!finished)
       fail("stopped after {} new probes (--max-probes); run again with --resume to finish",
            a->max_probes);
     double secs = 0;

@@ -85,9 +85,14 @@ BackendHandle BackendOption::make() const {
 }
 
 void run_with_cpu_fallback(const BackendOption& option, const std::function<void(BackendHandle&)>& body) {
+  run_with_cpu_fallback([&] { return option.make(); }, body);
+}
+
+void run_with_cpu_fallback(const std::function<BackendHandle()>& make,
+                           const std::function<void(BackendHandle&)>& body) {
 #ifdef KLLENS_HAVE_VULKAN
   try {
-    BackendHandle be = option.make();
+    BackendHandle be = make();
     body(be);
     return;
   } catch (const VulkanDeviceError& e) {

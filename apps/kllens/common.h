@@ -65,6 +65,9 @@ struct UniformQuantOption {
 // start on the CPU. For commands whose output appears only at the end (a file written
 // through a temporary and a rename, or a result line): nothing partial is left behind.
 void run_with_cpu_fallback(const BackendOption& option, const std::function<void(BackendHandle&)>& body);
+// The same with the first backend from `make` (a command with its own rules for choosing it).
+void run_with_cpu_fallback(const std::function<BackendHandle()>& make,
+                           const std::function<void(BackendHandle&)>& body);
 
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_dir);
 

@@ -157,6 +157,13 @@ SensitivityReport load_report(const std::string& dir, const std::vector<std::str
   return r;
 }
 
+SweepArgs after_device_fault(const SweepArgs& a) {
+  SweepArgs b = a;
+  b.resume = true;
+  b.backend.name = "cpu";
+  return b;
+}
+
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   if (a.calib.empty() == a.calib_ids.empty()) fail("give --calib FILE or --calib-ids FILE");
   refuse_output_over_inputs("--out", a.out, {a.model, a.calib, a.calib_ids, a.ppl_text});
@@ -214,6 +221,7 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
     if (p.resumed) ++skipped;
     bar.update(done, total, p.key(), skipped);
   };
+  opt.notice = [](const std::string& line) { std::fprintf(stderr, "kllens: %s\n", line.c_str()); };
   // More devices (--backend cpu,vulkan): one backend and model copy each, the first is `be`.
   std::vector<BackendHandle> more;
   std::vector<std::unique_ptr<Model>> copies;

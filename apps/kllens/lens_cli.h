@@ -38,6 +38,9 @@ void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out);
 // --max-probes stopped it early.
 // `be` is the first device of sweep_backends(a); run_sweep makes the others.
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out);
+// The sweep `a` again after a device fault stopped it (run_with_cpu_fallback): on the CPU
+// alone, keeping the probes it saved (--resume; the fingerprint is the same).
+SweepArgs after_device_fault(const SweepArgs& a);
 
 // "\r<label> [#####.....] k/n  12.3%  elapsed 1m02s  eta 3m10s  <what>" on stderr when it is a
 // terminal, otherwise one line per step.

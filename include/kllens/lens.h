@@ -75,6 +75,9 @@ struct SweepOptions {
   std::string fingerprint;        // identifies model + calibration + options for --resume
   int shard_index = 0, shard_count = 1;  // run only the probes shard_owners() gives this shard
   std::function<void(int64_t done, int64_t total, const Probe&)> progress;
+  // A sweep over several devices: called (never concurrently) with one line when a worker's
+  // Vulkan device fails (VulkanDeviceError) and its probes go to the other workers.
+  std::function<void(const std::string& line)> notice;
 };
 
 struct SensitivityReport {

@@ -1,8 +1,9 @@
-// The argument checks of the ops that take an argument struct (backend.h): shapes, types,
-// strides and which tensors may overlap. Both backends call them before anything else;
-// each then adds only what its memory or device needs (host memory on the CPU, buffer
-// ranges and device limits on Vulkan).
-#include "kllens/backend.h"
+// The argument checks of every op (the structs of backend.h and core/op_args.h): shapes,
+// types, strides and which tensors may overlap. Both backends call them before anything
+// else; each then adds only what its memory or device needs (host memory on the CPU,
+// device limits on Vulkan).
+#include "core/op_args.h"
+
 #include "kllens/error.h"
 
 namespace kllens {
@@ -24,6 +25,33 @@ void check_f32(const char* op, const char* name, const Tensor& t, int64_t rows, 
 void check_vec(const char* op, const char* name, const Tensor& t, int64_t n, bool optional) {
   if (optional && t.empty()) return;
   check_f32(op, name, t, 1, n);
+}
+
+// A contiguous I32 tensor of n elements (one strided row counts: its elements are adjacent).
+void check_i32(const char* op, const char* name, const Tensor& t, int64_t n) {
+  KL_CHECK(!t.empty(), "{}: {} is missing", op, name);
+  KL_CHECK(t.dtype == DType::I32 && t.numel() == n && (t.contiguous() || t.rows() <= 1),
+           "{}: {} must be a contiguous I32 [{}], got {} {}", op, name, n, dtype_name(t.dtype),
+           shape_str(t.shape));
+  KL_CHECK(t.buf && t.offset + t.span_bytes() <= t.buf->bytes(), "{}: {} runs past its buffer", op, name);
+}
+
+// A weight [N, K] of a weight type (rows contiguous), with its per-row scales [N] exactly
+// when the type has them (Q8_C, Q4_C), and a bias [N] or none when `bias`.
+void check_weight(const char* op, const Weight& w, bool bias) {
+  const Tensor& W = w.w;
+  KL_CHECK(!W.empty() && W.shape.size() == 2, "{}: weight must be a [N, K] tensor, got {}", op,
+           shape_str(W.shape));
+  KL_CHECK(W.dtype != DType::I32 && W.dtype != DType::I64, "{}: weight dtype {} is not a weight type", op,
+           dtype_name(W.dtype));
+  KL_CHECK(dtype_is_quantized(W.dtype) || W.contiguous(), "{}: weight rows must be contiguous", op);
+  KL_CHECK(W.buf && W.offset + W.span_bytes() <= W.buf->bytes(), "{}: weight runs past its buffer", op);
+  const bool per_row = W.dtype == DType::Q8_C || W.dtype == DType::Q4_C;
+  KL_CHECK(per_row != w.scale.empty(),
+           "{}: a scale [N] is required for Q8_C/Q4_C weights and only for them (weight {})", op,
+           dtype_name(W.dtype));
+  check_vec(op, "scale", w.scale, W.shape[0], true);
+  if (bias) check_vec(op, "bias", w.bias, W.shape[0], true);
 }
 
 bool overlaps(const Tensor& a, const Tensor& b) {
@@ -121,6 +149,122 @@ void validate(const AttentionArgs& a) {
            end, a.window, a.meta, a.seqlen);
   for (const Tensor* t : {&a.q, &a.k_cache, &a.v_cache})
     KL_CHECK(!overlaps(a.out, *t), "attention: out overlaps q or the caches");
+}
+
+// ---- the ops that take their tensors one by one (core/op_args.h) ------------------------
+
+void validate(const EmbedArgs& a) {
+  check_weight("embed", a.table, false);
+  check_i32("embed", "ids", a.ids, a.ids.numel());
+  check_f32("embed", "out", a.out, a.ids.numel(), a.table.w.cols());
+}
+
+void validate(const RmsNormArgs& a) {
+  const char* op = a.delta ? "add_rms_norm" : "rms_norm";
+  const int64_t n = a.x.rows(), H = a.x.cols();
+  check_f32(op, a.delta ? "residual" : "x", a.x, n, H);
+  if (a.delta) check_f32(op, "delta", *a.delta, n, H);
+  check_vec(op, "w", a.w, H, false);
+  check_f32(op, "out", a.out, n, H);
+  KL_CHECK(a.eps >= 0.0f, "{}: eps {} is not ≥ 0", op, a.eps);
+  // out may be x itself (each row is read whole before it is written), not a shifted view.
+  KL_CHECK(!overlaps(a.out, a.x) || same_view(a.out, a.x), "{}: out overlaps x without being x", op);
+  if (a.delta) KL_CHECK(!overlaps(*a.delta, a.x), "add_rms_norm: delta overlaps the residual");
+}
+
+void validate(const MatmulArgs& a) {
+  check_weight("matmul", a.w, true);
+  const int64_t N = a.w.w.shape[0], K = a.w.w.shape[1];
+  check_f32("matmul", "x", a.x, a.x.rows(), K);
+  check_f32("matmul", "out", a.out, a.x.rows(), N);
+  KL_CHECK(!overlaps(a.out, a.x), "matmul: out overlaps x");
+}
+
+void validate(const AddArgs& a) {
+  const int64_t n = a.a.rows(), C = a.a.cols();
+  check_f32("add", "a", a.a, n, C);
+  check_f32("add", "b", a.b, n, C);
+  check_f32("add", "out", a.out, n, C);
+}
+
+void validate(const CopyArgs& a) {
+  KL_CHECK(!a.src.empty() && !a.dst.empty(), "copy: src or dst is missing");
+  KL_CHECK(a.src.dtype == a.dst.dtype, "copy: dtype {} to {}", dtype_name(a.src.dtype), dtype_name(a.dst.dtype));
+  KL_CHECK(a.src.rows() == a.dst.rows() && a.src.cols() == a.dst.cols(), "copy: shape {} to {}",
+           shape_str(a.src.shape), shape_str(a.dst.shape));
+  for (const Tensor* t : {&a.src, &a.dst}) {
+    KL_CHECK(dtype_is_quantized(t->dtype) || t->row_stride >= t->cols() || t->rows() <= 1,
+             "copy: row stride {} < {} columns", t->row_stride, t->cols());
+    KL_CHECK(t->offset + t->span_bytes() <= t->buf->bytes(), "copy: {} runs past its buffer",
+             t == &a.src ? "src" : "dst");
+  }
+  KL_CHECK(!overlaps(a.src, a.dst) || same_view(a.src, a.dst), "copy: src and dst overlap");
+}
+
+void validate(const RmsNormGatedArgs& a) {
+  const int64_t n = a.y.rows(), I = a.y.cols();
+  check_f32("rms_norm_gated", "y", a.y, n, I);
+  check_f32("rms_norm_gated", "z", a.z, n, I);
+  check_vec("rms_norm_gated", "w", a.w, I, false);
+  check_f32("rms_norm_gated", "out", a.out, n, I);
+  KL_CHECK(a.group_size >= 1 && I % a.group_size == 0,
+           "rms_norm_gated: group size {} does not divide {} columns", a.group_size, I);
+  KL_CHECK(a.eps >= 0.0f, "rms_norm_gated: eps {} is not ≥ 0", a.eps);
+  // out may be y or z itself (a row's group is read whole before it is written).
+  KL_CHECK(!overlaps(a.out, a.z) || same_view(a.out, a.z), "rms_norm_gated: out overlaps z without being z");
+  KL_CHECK(!overlaps(a.out, a.y) || same_view(a.out, a.y), "rms_norm_gated: out overlaps y without being y");
+}
+
+void validate(const RopeArgs& a) {
+  KL_CHECK(a.batch >= 1 && a.seqlen >= 1 && a.past >= 0, "rope: batch {} seqlen {} past {}", a.batch,
+           a.seqlen, a.past);
+  KL_CHECK(a.heads >= 1 && a.head_dim >= 2 && a.head_dim % 2 == 0, "rope: heads {} head_dim {} (even ≥ 2)",
+           a.heads, a.head_dim);
+  // Positions are converted to fp32: exact up to 2^24 (the last is past + seqlen − 1).
+  KL_CHECK(a.past + a.seqlen <= (int64_t(1) << 24), "rope: position {} is not exact in fp32",
+           a.past + a.seqlen - 1);
+  check_f32("rope", "x", a.x, a.batch * a.seqlen, a.heads * a.head_dim);
+  check_vec("rope", "inv_freq", a.inv_freq, a.head_dim / 2, false);
+  KL_CHECK(!overlaps(a.x, a.inv_freq), "rope: x overlaps inv_freq");
+}
+
+void validate(const SiluMulArgs& a) {
+  const int64_t n = a.gate.rows(), F = a.gate.cols();
+  check_f32("silu_mul", "gate", a.gate, n, F);
+  check_f32("silu_mul", "up", a.up, n, F);
+  check_f32("silu_mul", "out", a.out, n, F);
+}
+
+void validate(const KlReduceArgs& a) {
+  const int64_t n = a.teacher.rows(), V = a.teacher.cols();
+  KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "kl_reduce: vocabulary of {}", V);
+  check_f32("kl_reduce", "teacher", a.teacher, n, V);
+  check_f32("kl_reduce", "student", a.student, n, V);
+  check_i32("kl_reduce", "targets", a.targets, n);
+  check_f32("kl_reduce", "out", a.out, n, kKlStats);
+  for (const Tensor* t : {&a.teacher, &a.student, &a.targets})
+    KL_CHECK(!overlaps(a.out, *t), "kl_reduce: out overlaps an input");
+}
+
+void validate(const ArgmaxArgs& a) {
+  const int64_t n = a.logits.rows(), V = a.logits.cols();
+  KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "argmax: rows of {} columns", V);
+  check_f32("argmax", "logits", a.logits, n, V);
+  check_i32("argmax", "out", a.out, n);
+  KL_CHECK(!overlaps(a.out, a.logits), "argmax: out overlaps logits");
+}
+
+void validate(const TopkArgs& a) {
+  const int64_t n = a.logits.rows(), V = a.logits.cols(), k = a.values.cols();
+  KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "topk: rows of {} columns", V);
+  check_f32("topk", "logits", a.logits, n, V);
+  KL_CHECK(k >= 1 && k <= V, "topk: k = {} outside [1, {}]", k, V);
+  check_f32("topk", "values", a.values, n, k);
+  KL_CHECK(a.values.contiguous(), "topk: values must be contiguous");
+  check_i32("topk", "indices", a.indices, n * k);
+  for (const Tensor* t : {&a.values, &a.indices})
+    KL_CHECK(!overlaps(*t, a.logits), "topk: an output overlaps logits");
+  KL_CHECK(!overlaps(a.values, a.indices), "topk: values overlap indices");
 }
 
 }  // namespace kllens

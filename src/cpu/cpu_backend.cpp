@@ -1,5 +1,6 @@
-// The CPU backend: host memory, immediate execution, and the shape/dtype checks of every
-// op before it reaches a kernel (kernels in src/cpu/<op>.h trust their arguments).
+// The CPU backend: host memory, immediate execution, and before each op reaches a kernel
+// (kernels in src/cpu/<op>.h trust their arguments) the op's validate() (core/op_args.h,
+// shared with the Vulkan launchers) and the check that its tensors are host memory.
 //
 // Buffers are 64-byte-aligned host allocations; import_host borrows the caller's bytes
 // (a file mapping, say) without copying. Ops run when called, so sync() has nothing to
@@ -25,6 +26,7 @@
 #include "cpu/silu_mul.h"
 #include "cpu/ssd_scan.h"
 #include "cpu/ssm_scan.h"
+#include "core/op_args.h"
 #include "cpu/topk.h"
 #include "kllens/backend.h"
 #include "kllens/error.h"
@@ -67,32 +69,10 @@ class BorrowedBuffer final : public Buffer {
 
 bool host_ok(const Tensor& t) { return t.buf && t.buf->host(); }
 
-// A host F32 tensor of `rows` × `cols` (rows may be strided).
-void check_f32(const char* op, const char* name, const Tensor& t, int64_t rows, int64_t cols) {
-  KL_CHECK(!t.empty() && host_ok(t), "{}: {} is missing or not host memory", op, name);
-  KL_CHECK(t.dtype == DType::F32, "{}: {} must be F32, got {}", op, name, dtype_name(t.dtype));
-  KL_CHECK(t.rows() == rows && t.cols() == cols, "{}: {} has shape {}, expected {} rows × {} cols",
-           op, name, shape_str(t.shape), rows, cols);
-  KL_CHECK(t.row_stride >= t.cols(), "{}: {} row stride {} < {} columns", op, name, t.row_stride,
-           t.cols());
-  KL_CHECK(t.offset + t.span_bytes() <= t.buf->bytes(), "{}: {} runs past its buffer", op, name);
-}
-
-// An F32 vector of n elements, or nothing when `optional` and empty.
-void check_vec(const char* op, const char* name, const Tensor& t, int64_t n, bool optional) {
-  if (optional && t.empty()) return;
-  check_f32(op, name, t, 1, n);
-}
-
 // Every given tensor that is present lives in host memory (the op's shapes were checked
 // by validate()).
 void check_host(const char* op, std::initializer_list<const Tensor*> ts) {
   for (const Tensor* t : ts) KL_CHECK(t->empty() || host_ok(*t), "{}: a tensor is not host memory", op);
-}
-
-bool overlaps(const Tensor& a, const Tensor& b) {
-  if (a.buf != b.buf) return false;
-  return a.offset < b.offset + b.span_bytes() && b.offset < a.offset + a.span_bytes();
 }
 
 // ---- the backend ---------------------------------------------------------------------
@@ -152,53 +132,28 @@ class CpuBackend final : public Backend {
   void sync() override {}
 
   void embed(const Weight& table, const Tensor& ids, const Tensor& out) override {
-    KL_CHECK(host_ok(table.w) && table.w.shape.size() == 2, "embed: table must be a [V, H] tensor");
-    KL_CHECK(table.w.dtype != DType::I32 && table.w.dtype != DType::I64,
-             "embed: table dtype {} is not a weight type", dtype_name(table.w.dtype));
-    KL_CHECK(table.w.contiguous() || dtype_is_quantized(table.w.dtype), "embed: table must be contiguous");
-    if (table.w.dtype == DType::Q8_C || table.w.dtype == DType::Q4_C)
-      check_vec("embed", "scale", table.scale, table.out_features(), false);
-    KL_CHECK(host_ok(ids) && ids.dtype == DType::I32 && ids.contiguous(),
-             "embed: ids must be a contiguous I32 tensor");
-    check_f32("embed", "out", out, ids.numel(), table.in_features());
+    validate(EmbedArgs{table, ids, out});
+    check_host("embed", {&table.w, &table.scale, &ids, &out});
     cpu::embed(tier_, table, ids, out);
   }
 
   void rms_norm(const Tensor& x, const Tensor& w, float eps, const Tensor& out) override {
-    check_f32("rms_norm", "x", x, x.rows(), x.cols());
-    check_vec("rms_norm", "w", w, x.cols(), false);
-    check_f32("rms_norm", "out", out, x.rows(), x.cols());
-    KL_CHECK(eps >= 0.0f, "rms_norm: eps {} < 0", eps);
+    validate(RmsNormArgs{x, nullptr, w, eps, out});
+    check_host("rms_norm", {&x, &w, &out});
     cpu::rms_norm(tier_, x, w, eps, out);
   }
 
   void add_rms_norm(const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
                     const Tensor& out) override {
-    const int64_t n = residual.rows(), H = residual.cols();
-    check_f32("add_rms_norm", "residual", residual, n, H);
-    check_f32("add_rms_norm", "delta", delta, n, H);
-    check_vec("add_rms_norm", "w", w, H, false);
-    check_f32("add_rms_norm", "out", out, n, H);
-    KL_CHECK(eps >= 0.0f, "add_rms_norm: eps {} < 0", eps);
+    validate(RmsNormArgs{residual, &delta, w, eps, out});
+    check_host("add_rms_norm", {&residual, &delta, &w, &out});
     cpu::add_rms_norm(tier_, residual, delta, w, eps, out);
   }
 
   void matmul(const Tensor& x, const Weight& w, const Tensor& out) override {
-    const Tensor& W = w.w;
-    KL_CHECK(host_ok(W) && W.shape.size() == 2, "matmul: weight must be a [N, K] tensor");
-    KL_CHECK(W.dtype != DType::I32 && W.dtype != DType::I64, "matmul: weight dtype {}",
-             dtype_name(W.dtype));
-    KL_CHECK(dtype_is_quantized(W.dtype) || W.contiguous(), "matmul: weight must be contiguous");
-    const int64_t N = W.shape[0], K = W.shape[1];
-    check_f32("matmul", "x", x, x.rows(), K);
-    check_f32("matmul", "out", out, x.rows(), N);
-    const bool per_row = W.dtype == DType::Q8_C || W.dtype == DType::Q4_C;
-    KL_CHECK(per_row != w.scale.empty(), "matmul: a scale [N] is required for Q8_C/Q4_C "
-             "weights and only for them (weight {})", dtype_name(W.dtype));
-    check_vec("matmul", "scale", w.scale, N, true);
-    check_vec("matmul", "bias", w.bias, N, true);
-    KL_CHECK(!overlaps(out, x), "matmul: out overlaps x");
-    if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(W.dtype))
+    validate(MatmulArgs{x, w, out});
+    check_host("matmul", {&x, &w.w, &w.scale, &w.bias, &out});
+    if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(w.w.dtype))
       return cpu::matmul_q8act(tier_, x, w, out);
     cpu::matmul(tier_, x, w, out);
   }
@@ -216,56 +171,39 @@ class CpuBackend final : public Backend {
   }
 
   void add(const Tensor& a, const Tensor& b, const Tensor& out) override {
-    check_f32("add", "a", a, a.rows(), a.cols());
-    check_f32("add", "b", b, a.rows(), a.cols());
-    check_f32("add", "out", out, a.rows(), a.cols());
+    validate(AddArgs{a, b, out});
+    check_host("add", {&a, &b, &out});
     cpu::add(tier_, a, b, out);
   }
 
   void copy(const Tensor& src, const Tensor& dst) override {
-    KL_CHECK(host_ok(src) && host_ok(dst), "copy: tensors must be host memory");
-    KL_CHECK(src.dtype == dst.dtype, "copy: dtype {} to {}", dtype_name(src.dtype),
-             dtype_name(dst.dtype));
-    KL_CHECK(src.rows() == dst.rows() && src.cols() == dst.cols(), "copy: shape {} to {}",
-             shape_str(src.shape), shape_str(dst.shape));
+    validate(CopyArgs{src, dst});
+    check_host("copy", {&src, &dst});
     cpu::copy(src, dst);
   }
 
   // ---- the lens (cpu/kl_reduce.h, cpu/argmax.h, src/quant) ------------------------------
   void kl_reduce(const Tensor& teacher, const Tensor& student, const Tensor& targets,
                  const Tensor& out) override {
-    const int64_t n = teacher.rows(), V = teacher.cols();
-    KL_CHECK(V >= 1, "kl_reduce: empty vocabulary");
-    check_f32("kl_reduce", "teacher", teacher, n, V);
-    check_f32("kl_reduce", "student", student, n, V);
-    KL_CHECK(host_ok(targets) && targets.dtype == DType::I32 && targets.contiguous() &&
-                 targets.numel() == n,
-             "kl_reduce: targets must be a contiguous I32 [{}]", n);
-    for (int64_t r = 0; r < n; ++r)
+    validate(KlReduceArgs{teacher, student, targets, out});
+    check_host("kl_reduce", {&teacher, &student, &targets, &out});
+    // The targets' values, which host memory lets this backend check before the kernel.
+    const int64_t V = teacher.cols();
+    for (int64_t r = 0; r < targets.numel(); ++r)
       KL_CHECK(targets.data<int32_t>()[r] < V, "kl_reduce: target {} outside [0, {})",
                targets.data<int32_t>()[r], V);
-    check_f32("kl_reduce", "out", out, n, kKlStats);
     cpu::kl_reduce(tier_, teacher, student, targets, out);
   }
 
   void argmax(const Tensor& logits, const Tensor& out) override {
-    check_f32("argmax", "logits", logits, logits.rows(), logits.cols());
-    KL_CHECK(logits.cols() >= 1, "argmax: empty rows");
-    KL_CHECK(host_ok(out) && out.dtype == DType::I32 && out.contiguous() &&
-                 out.numel() == logits.rows(),
-             "argmax: out must be a contiguous I32 [{}]", logits.rows());
+    validate(ArgmaxArgs{logits, out});
+    check_host("argmax", {&logits, &out});
     cpu::argmax(tier_, logits, out);
   }
 
   void topk(const Tensor& logits, const Tensor& values, const Tensor& indices) override {
-    const int64_t n = logits.rows(), V = logits.cols(), k = values.cols();
-    check_f32("topk", "logits", logits, n, V);
-    KL_CHECK(k >= 1 && k <= V, "topk: k = {} outside [1, {}]", k, V);
-    check_f32("topk", "values", values, n, k);
-    KL_CHECK(values.contiguous(), "topk: values must be contiguous");
-    KL_CHECK(host_ok(indices) && indices.dtype == DType::I32 && indices.contiguous() &&
-                 indices.numel() == n * k,
-             "topk: indices must be a contiguous I32 [{}, {}]", n, k);
+    validate(TopkArgs{logits, values, indices});
+    check_host("topk", {&logits, &values, &indices});
     cpu::topk(tier_, logits, values, indices);
   }
 
@@ -300,29 +238,15 @@ class CpuBackend final : public Backend {
 
   void rms_norm_gated(const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
                       float eps, const Tensor& out) override {
-    const int64_t n = y.rows(), I = y.cols();
-    check_f32("rms_norm_gated", "y", y, n, I);
-    check_f32("rms_norm_gated", "z", z, n, I);
-    check_vec("rms_norm_gated", "w", w, I, false);
-    check_f32("rms_norm_gated", "out", out, n, I);
-    KL_CHECK(group_size >= 1 && I % group_size == 0,
-             "rms_norm_gated: group size {} does not divide {} columns", group_size, I);
-    KL_CHECK(eps >= 0.0f, "rms_norm_gated: eps {} < 0", eps);
-    KL_CHECK(!overlaps(out, z) || (out.buf == z.buf && out.offset == z.offset),
-             "rms_norm_gated: out overlaps z");
+    validate(RmsNormGatedArgs{y, z, w, group_size, eps, out});
+    check_host("rms_norm_gated", {&y, &z, &w, &out});
     cpu::rms_norm_gated(tier_, y, z, w, group_size, eps, out);
   }
 
   void rope(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
             int64_t heads, int64_t head_dim) override {
-    KL_CHECK(batch >= 1 && seqlen >= 1 && past >= 0, "rope: batch {} seqlen {} past {}", batch,
-             seqlen, past);
-    KL_CHECK(heads >= 1 && head_dim >= 2 && head_dim % 2 == 0, "rope: heads {} head_dim {}",
-             heads, head_dim);
-    KL_CHECK(past + seqlen <= (int64_t(1) << 24),
-             "rope: position {} is not exact in fp32", past + seqlen);
-    check_f32("rope", "x", x, batch * seqlen, heads * head_dim);
-    check_vec("rope", "inv_freq", inv_freq, head_dim / 2, false);
+    validate(RopeArgs{x, inv_freq, batch, seqlen, past, heads, head_dim});
+    check_host("rope", {&x, &inv_freq});
     cpu::rope(tier_, x, inv_freq, batch, seqlen, past, heads, head_dim);
   }
 
@@ -333,10 +257,8 @@ class CpuBackend final : public Backend {
   }
 
   void silu_mul(const Tensor& gate, const Tensor& up, const Tensor& out) override {
-    const int64_t n = gate.rows(), F = gate.cols();
-    check_f32("silu_mul", "gate", gate, n, F);
-    check_f32("silu_mul", "up", up, n, F);
-    check_f32("silu_mul", "out", out, n, F);
+    validate(SiluMulArgs{gate, up, out});
+    check_host("silu_mul", {&gate, &up, &out});
     cpu::silu_mul(tier_, gate, up, out);
   }
 

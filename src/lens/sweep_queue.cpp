@@ -2,14 +2,19 @@
 #include "sweep_queue.h"
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
 
 #include <tbb/concurrent_queue.h>
 #include <tbb/global_control.h>
 #include <tbb/task_arena.h>
 #include <tbb/task_group.h>
 
+#include "kllens/vulkan.h"  // VulkanDeviceError
 #include "sweep_worker.h"
 
 namespace kllens {
@@ -28,9 +33,13 @@ void run_probe_queue(const std::vector<Model*>& models, const std::vector<int32_
   }
   tbb::concurrent_queue<size_t> queue;
   for (size_t i = 0; i < tasks.size(); ++i) queue.push(i);
-  std::mutex report;             // serialises done()
-  std::atomic<bool> stop{false}; // set by the first worker that fails
+  std::mutex report;             // serialises done() and opt.notice
+  std::atomic<bool> stop{false}; // set by the first worker that fails for good
+  // Tasks popped and neither done nor handed back: a worker that finds the queue empty
+  // waits while any are held, since a device fault may hand one back.
+  std::atomic<int> held{0};
   const int n = int(models.size());
+  std::atomic<int> alive{n};     // workers that have not stopped on a device fault
   // Each worker blocks on its device for most of a probe: give every one a thread.
   tbb::global_control threads(tbb::global_control::max_allowed_parallelism, size_t(n));
   tbb::task_arena arena(n);
@@ -41,12 +50,33 @@ void run_probe_queue(const std::vector<Model*>& models, const std::vector<int32_
         try {
           SweepWorker w(*m, ids, windows, T, opt);
           w.teacher_pass(restart_blocks);
-          size_t i = 0;
-          while (!stop.load() && queue.try_pop(i)) {
-            Probe p = w.run(tasks[i].layer, tasks[i].bits);
-            std::lock_guard<std::mutex> lock(report);
-            done(i, std::move(p));
+          while (!stop.load()) {
+            size_t i = 0;
+            ++held;  // before the pop, so no worker sees an empty queue and nothing held in between
+            if (!queue.try_pop(i)) {
+              if (--held == 0) break;
+              std::this_thread::sleep_for(std::chrono::milliseconds(5));
+              continue;
+            }
+            try {
+              Probe p = w.run(tasks[i].layer, tasks[i].bits);
+              std::lock_guard<std::mutex> lock(report);
+              done(i, std::move(p));
+            } catch (const VulkanDeviceError&) {
+              queue.push(i);  // handed back before it stops counting as held
+              --held;
+              throw;
+            }
+            --held;
           }
+        } catch (const VulkanDeviceError& e) {
+          if (--alive == 0) {  // nobody left to take the probes
+            stop.store(true);
+            throw;
+          }
+          std::lock_guard<std::mutex> lock(report);
+          if (opt.notice)
+            opt.notice(fmt::format("{}; the probes of {} go to the other devices", e.what(), m->backend().name()));
         } catch (...) {
           stop.store(true);
           throw;  // task_group::wait() rethrows the first

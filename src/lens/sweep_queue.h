@@ -19,8 +19,10 @@ struct ProbeTask {
 };
 
 // Runs every task; `done(task index, probe)` is called once per task, never concurrently.
-// The first worker's exception stops the others (they finish the probe they hold) and is
-// rethrown here.
+// A worker whose Vulkan device fails (VulkanDeviceError) says so through opt.notice, hands
+// the probe it held back to the queue and stops; the others finish every task. Any other
+// exception, or a device fault of the last worker, stops the others (they finish the probe
+// they hold) and is rethrown here.
 void run_probe_queue(const std::vector<Model*>& models, const std::vector<int32_t>& ids,
                      int64_t windows, int64_t T, const SweepOptions& opt,
                      const std::set<int64_t>& restart_blocks, const std::vector<ProbeTask>& tasks,

@@ -1,4 +1,5 @@
 // add: out = a + b, F32 [rows, cols] views with their own row strides.
+#include "core/op_args.h"
 #include "shaders/add.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -15,10 +16,8 @@ constexpr BindingUse kBindings[] = {{ADD_BINDING_A, Access::read},
 }  // namespace
 
 void add(VulkanBackend& vb, const Tensor& a, const Tensor& b, const Tensor& out) {
+  validate(AddArgs{a, b, out});
   const int64_t rows = a.rows(), cols = a.cols();
-  check_view(a, "add: a", DType::F32, rows, cols);
-  check_view(b, "add: b", DType::F32, rows, cols);
-  check_view(out, "add: out", DType::F32, rows, cols);
   if (rows == 0 || cols == 0) return;
   const uint32_t wg = vb.elementwise_wg();
   const Kernel& k = vb.pipelines().get("add", kBindings, sizeof(AddPush), {wg});

@@ -1,6 +1,7 @@
 // argmax: out[r] = first index of the maximum of logits[r, :]; logits F32 [n, V] (strided
 // rows), out I32 [n]. One workgroup per row (shaders/argmax.comp); rows beyond
 // maxComputeWorkGroupCount[0] run in several dispatches.
+#include "core/op_args.h"
 #include "shaders/argmax.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -16,11 +17,8 @@ constexpr BindingUse kBindings[] = {{ARGMAX_BINDING_LOGITS, Access::read},
 }  // namespace
 
 void argmax(VulkanBackend& vb, const Tensor& logits, const Tensor& out) {
+  validate(ArgmaxArgs{logits, out});
   const int64_t n = logits.rows(), V = logits.cols();
-  check_view(logits, "argmax: logits", DType::F32, n, V);
-  KL_CHECK(!out.empty() && out.dtype == DType::I32 && out.numel() == n && out.contiguous(),
-           "argmax: out must be a contiguous I32 [{}] tensor", n);
-  KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "argmax: {} columns", V);
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
   const Kernel& k = vb.pipelines().get("argmax", kBindings, sizeof(ArgmaxPush), {wg}, vb.reduction_subgroup());

@@ -1,4 +1,5 @@
 // copy: dst = src for 4-byte element types (F32, I32), strided rows on both sides.
+#include "core/op_args.h"
 #include "shaders/copy.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -14,12 +15,11 @@ constexpr BindingUse kBindings[] = {{COPY_BINDING_SRC, Access::read},
 }  // namespace
 
 void copy(VulkanBackend& vb, const Tensor& src, const Tensor& dst) {
-  KL_CHECK(!src.empty() && !dst.empty(), "copy: empty tensor");
-  KL_CHECK(src.dtype == dst.dtype, "copy: {} to {}", dtype_name(src.dtype), dtype_name(dst.dtype));
+  validate(CopyArgs{src, dst});
+  // Device limit: the shader moves 32-bit words.
   KL_CHECK(!dtype_is_quantized(src.dtype) && dtype_size(src.dtype) == 4,
            "copy: {} tensors are not supported on Vulkan (4-byte types only)", dtype_name(src.dtype));
   const int64_t rows = src.rows(), cols = src.cols();
-  check_view(dst, "copy: dst", src.dtype, rows, cols);
   if (rows == 0 || cols == 0) return;
   const uint32_t wg = vb.elementwise_wg();
   const Kernel& k = vb.pipelines().get("copy", kBindings, sizeof(CopyPush), {wg});

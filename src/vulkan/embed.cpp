@@ -3,6 +3,7 @@
 // weight.glsl defines (a tied embedding shares the head's quantised weight). ids I32 [n],
 // out F32 [n, H] (strided rows allowed). A table larger than maxStorageBufferRange
 // (mamba-130m's F32 embedding is 154 MB) is bound in row chunks.
+#include "core/op_args.h"
 #include "shaders/embed.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -32,19 +33,14 @@ const char* variant(DType t) {
 }  // namespace
 
 void embed(VulkanBackend& vb, const Weight& w, const Tensor& ids, const Tensor& out) {
+  validate(EmbedArgs{w, ids, out});
   const Tensor& table = w.w;
   const char* name = variant(table.dtype);
   const bool quant = dtype_is_quantized(table.dtype);
   const bool per_row = table.dtype == DType::Q8_C || table.dtype == DType::Q4_C;
   KL_CHECK((table.dtype != DType::F16 && table.dtype != DType::BF16) || vb.info().storage16,
            "embed: {} needs 16-bit storage", dtype_name(table.dtype));
-  KL_CHECK(!table.empty() && table.shape.size() == 2, "embed: table must be a [V, H] tensor");
   const int64_t V = table.rows(), H = table.cols(), n = ids.numel();
-  if (!quant) check_view(table, "embed: table", table.dtype, V, H);
-  if (per_row) check_view(w.scale, "embed: scale", DType::F32, 1, V);
-  KL_CHECK(!ids.empty() && ids.dtype == DType::I32 && (ids.contiguous() || ids.rows() == 1),
-           "embed: ids must be contiguous I32");
-  check_view(out, "embed: out", DType::F32, n, H);
   if (n == 0 || H == 0) return;
 
   const uint32_t wg = vb.elementwise_wg();

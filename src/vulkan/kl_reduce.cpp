@@ -5,6 +5,7 @@
 // span (maxStorageBufferRange), run in several dispatches.
 #include <algorithm>
 
+#include "core/op_args.h"
 #include "shaders/kl_reduce.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -23,13 +24,8 @@ constexpr BindingUse kBindings[] = {{KL_REDUCE_BINDING_TEACHER, Access::read},
 
 void kl_reduce(VulkanBackend& vb, const Tensor& teacher, const Tensor& student, const Tensor& targets,
                const Tensor& out) {
+  validate(KlReduceArgs{teacher, student, targets, out});
   const int64_t n = teacher.rows(), V = teacher.cols();
-  check_view(teacher, "kl_reduce: teacher", DType::F32, n, V);
-  check_view(student, "kl_reduce: student", DType::F32, n, V);
-  check_view(out, "kl_reduce: out", DType::F32, n, kKlStats);
-  KL_CHECK(!targets.empty() && targets.dtype == DType::I32 && targets.numel() == n && targets.contiguous(),
-           "kl_reduce: targets must be a contiguous I32 [{}] tensor", n);
-  KL_CHECK(V >= 1, "kl_reduce: empty vocabulary");
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
   const Kernel& k = vb.pipelines().get("kl_reduce", kBindings, sizeof(KlReducePush), {wg}, vb.reduction_subgroup());

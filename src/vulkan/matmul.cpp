@@ -10,6 +10,7 @@
 // writing its own column range of out; x and out larger than it in blocks of rows.
 #include <string>
 
+#include "core/op_args.h"
 #include "shaders/matmul.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -59,16 +60,10 @@ std::string variant(DType t, bool gemv) {
 }  // namespace
 
 void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out) {
+  validate(MatmulArgs{x, w, out});
   const int64_t n = x.rows(), K = x.cols(), N = w.out_features();
-  check_view(x, "matmul: x", DType::F32, n, K);
   const bool quant = dtype_is_quantized(w.w.dtype);
   const bool per_row = w.w.dtype == DType::Q8_C || w.w.dtype == DType::Q4_C;
-  KL_CHECK(!w.w.empty() && w.w.rows() == N && w.w.cols() == K, "matmul: weight is {}, expected [{}, {}]",
-           shape_str(w.w.shape), N, K);
-  KL_CHECK(quant || w.w.contiguous(), "matmul: weight rows must be contiguous");
-  if (per_row) check_view(w.scale, "matmul: scale", DType::F32, 1, N);
-  if (!w.bias.empty()) check_view(w.bias, "matmul: bias", DType::F32, 1, N);
-  check_view(out, "matmul: out", DType::F32, n, N);
   const bool gemv = n <= kGemvMaxRows;
   // GEMV reduces with subgroupAdd where the device has subgroup arithmetic (*_sg), in the
   // subgroup size the backend picked for reductions.

@@ -11,6 +11,7 @@
 // Weights beyond maxStorageBufferRange run in row chunks, as in matmul.cpp.
 #include <string>
 
+#include "core/op_args.h"
 #include "shaders/matmul_q8act.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -50,17 +51,12 @@ constexpr uint32_t kGemmStageBlocks = 2;  // BKB: 32-blocks staged per barrier p
 }  // namespace
 
 void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out) {
+  validate(MatmulArgs{x, w, out});
   const int64_t n = x.rows(), K = x.cols(), N = w.out_features();
   const DType t = w.w.dtype;
   const bool gemm = n > kGemvMaxRows;
   const std::string name = std::string(gemm ? "matmul_q8act_gemm_" : "matmul_q8act_") + type_suffix(t);
-  check_view(x, "matmul_q8act: x", DType::F32, n, K);
-  KL_CHECK(!w.w.empty() && w.w.rows() == N && w.w.cols() == K, "matmul_q8act: weight is {}, expected [{}, {}]",
-           shape_str(w.w.shape), N, K);
   const bool per_row = t == DType::Q8_C || t == DType::Q4_C;
-  if (per_row) check_view(w.scale, "matmul_q8act: scale", DType::F32, 1, N);
-  if (!w.bias.empty()) check_view(w.bias, "matmul_q8act: bias", DType::F32, 1, N);
-  check_view(out, "matmul_q8act: out", DType::F32, n, N);
   if (n == 0 || N == 0) return;
   KL_CHECK(n <= int64_t(vb.info().max_group_count[1]), "matmul_q8act: {} rows is too many", n);
   const uint32_t G = vb.gemm_threads(), T = kGemmTile / G;

@@ -2,6 +2,7 @@
 //   out[r,k] = w[k] · (x[r,k] · 1/sqrt(Σ_k x[r,k]² / H + eps))
 // x/residual, delta, out F32 [n, H] with their own row strides; w F32 [H]. One workgroup
 // per row; the ADD specialization constant selects the fused residual add.
+#include "core/op_args.h"
 #include "shaders/rms_norm.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -20,11 +21,8 @@ constexpr BindingUse kBindings[] = {{RMS_NORM_BINDING_X, Access::read_write},
 
 void rms_norm(VulkanBackend& vb, const Tensor& x, const Tensor* delta, const Tensor& w, float eps,
               const Tensor& out) {
+  validate(RmsNormArgs{x, delta, w, eps, out});
   const int64_t n = x.rows(), H = x.cols();
-  check_view(x, delta ? "add_rms_norm: residual" : "rms_norm: x", DType::F32, n, H);
-  if (delta) check_view(*delta, "add_rms_norm: delta", DType::F32, n, H);
-  check_view(w, "rms_norm: weight", DType::F32, 1, H);
-  check_view(out, "rms_norm: out", DType::F32, n, H);
   if (n == 0 || H == 0) return;
   const uint32_t wg = vb.reduction_wg();
   const Kernel& k = vb.pipelines().get("rms_norm", kBindings, sizeof(RmsNormPush), {wg, delta ? 1u : 0u},

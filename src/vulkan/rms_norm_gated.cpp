@@ -3,6 +3,7 @@
 // y, z, out F32 [n, I] (strided rows), w F32 [I]; I a multiple of group_size.
 // One workgroup per (group, row); rows beyond maxComputeWorkGroupCount[1] run in several
 // dispatches.
+#include "core/op_args.h"
 #include "shaders/rms_norm_gated.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -21,13 +22,8 @@ constexpr BindingUse kBindings[] = {{RMS_NORM_GATED_BINDING_Y, Access::read},
 
 void rms_norm_gated(VulkanBackend& vb, const Tensor& y, const Tensor& z, const Tensor& w,
                     int64_t group_size, float eps, const Tensor& out) {
+  validate(RmsNormGatedArgs{y, z, w, group_size, eps, out});
   const int64_t n = y.rows(), I = y.cols();
-  check_view(y, "rms_norm_gated: y", DType::F32, n, I);
-  check_view(z, "rms_norm_gated: z", DType::F32, n, I);
-  check_view(w, "rms_norm_gated: weight", DType::F32, 1, I);
-  check_view(out, "rms_norm_gated: out", DType::F32, n, I);
-  KL_CHECK(group_size >= 1 && I % group_size == 0, "rms_norm_gated: group size {} does not divide {}",
-           group_size, I);
   if (n == 0 || I == 0) return;
   const int64_t ngroups = I / group_size;
   KL_CHECK(ngroups <= int64_t(vb.info().max_group_count[0]), "rms_norm_gated: {} groups", ngroups);

@@ -2,6 +2,7 @@
 // inv_freq F32 [hd/2]; token t of each sequence at position past + t. One thread per
 // (pair, head, row) of shaders/rope.comp; rows beyond maxComputeWorkGroupCount[1] run in
 // several dispatches.
+#include "core/op_args.h"
 #include "shaders/rope.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -18,14 +19,8 @@ constexpr BindingUse kBindings[] = {{ROPE_BINDING_X, Access::read_write},
 
 void rope(VulkanBackend& vb, const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen,
           int64_t past, int64_t heads, int64_t head_dim) {
-  KL_CHECK(batch >= 1 && seqlen >= 0 && past >= 0 && heads >= 1, "rope: batch {}, seqlen {}, past {}, heads {}",
-           batch, seqlen, past, heads);
-  KL_CHECK(head_dim >= 2 && head_dim % 2 == 0, "rope: head dim {} must be even", head_dim);
+  validate(RopeArgs{x, inv_freq, batch, seqlen, past, heads, head_dim});
   const int64_t rows = batch * seqlen, half = head_dim / 2;
-  check_view(x, "rope: x", DType::F32, rows, heads * head_dim);
-  check_view(inv_freq, "rope: inv_freq", DType::F32, 1, half);
-  KL_CHECK(past + seqlen < (int64_t(1) << 24), "rope: position {} is not exact in fp32", past + seqlen);
-  if (rows == 0) return;
   const uint32_t wg = vb.elementwise_wg();
   const Kernel& k = vb.pipelines().get("rope", kBindings, sizeof(RopePush), {wg});
   const int64_t max_rows = vb.info().max_group_count[1];

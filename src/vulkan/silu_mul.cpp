@@ -1,6 +1,7 @@
 // silu_mul (SwiGLU): out = silu(gate) ⊙ up, F32 [n, F] views with their own row strides.
 // One thread per element (shaders/silu_mul.comp); rows beyond maxComputeWorkGroupCount[1]
 // run in several dispatches.
+#include "core/op_args.h"
 #include "shaders/silu_mul.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -17,10 +18,8 @@ constexpr BindingUse kBindings[] = {{SILU_MUL_BINDING_GATE, Access::read},
 }  // namespace
 
 void silu_mul(VulkanBackend& vb, const Tensor& gate, const Tensor& up, const Tensor& out) {
+  validate(SiluMulArgs{gate, up, out});
   const int64_t rows = gate.rows(), cols = gate.cols();
-  check_view(gate, "silu_mul: gate", DType::F32, rows, cols);
-  check_view(up, "silu_mul: up", DType::F32, rows, cols);
-  check_view(out, "silu_mul: out", DType::F32, rows, cols);
   if (rows == 0 || cols == 0) return;
   const uint32_t wg = vb.elementwise_wg();
   const Kernel& k = vb.pipelines().get("silu_mul", kBindings, sizeof(SiluMulPush), {wg});

@@ -2,6 +2,7 @@
 // logits F32 [n, V] (strided rows), values F32 [n, k], indices I32 [n, k] (contiguous).
 // One workgroup per row (shaders/topk.comp); rows beyond maxComputeWorkGroupCount[0] run
 // in several dispatches.
+#include "core/op_args.h"
 #include "shaders/topk.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -18,15 +19,8 @@ constexpr BindingUse kBindings[] = {{TOPK_BINDING_LOGITS, Access::read},
 }  // namespace
 
 void topk(VulkanBackend& vb, const Tensor& logits, const Tensor& values, const Tensor& indices) {
+  validate(TopkArgs{logits, values, indices});
   const int64_t n = logits.rows(), V = logits.cols(), k = values.cols();
-  check_view(logits, "topk: logits", DType::F32, n, V);
-  KL_CHECK(V >= 1 && V <= int64_t(INT32_MAX), "topk: {} columns", V);
-  KL_CHECK(k >= 1 && k <= V, "topk: k = {} outside [1, {}]", k, V);
-  check_view(values, "topk: values", DType::F32, n, k);
-  KL_CHECK(values.contiguous(), "topk: values must be contiguous");
-  KL_CHECK(!indices.empty() && indices.dtype == DType::I32 && indices.numel() == n * k &&
-               indices.contiguous(),
-           "topk: indices must be a contiguous I32 [{}, {}] tensor", n, k);
   if (n == 0) return;
   const uint32_t wg = vb.reduction_wg();
   const Kernel& kern = vb.pipelines().get("topk", kBindings, sizeof(TopkPush), {wg}, vb.reduction_subgroup());
