@@ -7,7 +7,7 @@
 //
 // Weights whose bytes never change after they are made (imported, or written by
 // quantize_weight) may carry a second, packed copy for the AVX2 fast GEMV
-// (cpu/matmul_q8act_pack.h: INT4 rows interleaved by 8), made on the first fast GEMV that
+// (cpu/matmul_q8act_pack.h: integer rows interleaved by 8), made on the first fast GEMV that
 // reads the whole weight; every other op, and the GEMM, read the stored bytes.
 #include <algorithm>
 #include <cstdlib>
@@ -47,7 +47,7 @@ namespace {
 class HostBuffer : public Buffer {
  public:
   bool immutable = false;
-  std::unique_ptr<cpu::PackedQ4> packed;  // owned; null until a fast GEMV asks for it
+  std::unique_ptr<cpu::PackedWeight> packed;  // owned; null until a fast GEMV asks for it
 
  protected:
   HostBuffer(size_t bytes, void* host) : Buffer(bytes, host) {}
@@ -218,7 +218,7 @@ class CpuBackend final : public Backend {
     check_vec("matmul", "bias", w.bias, N, true);
     KL_CHECK(!overlaps(out, x), "matmul: out overlaps x");
     if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(W.dtype)) {
-      if (const cpu::PackedQ4* p = packed_for_gemv(x, W)) return cpu::matmul_q8act_packed_avx2(x, w, *p, out);
+      if (const cpu::PackedWeight* p = packed_for_gemv(x, W)) return cpu::matmul_q8act_packed_avx2(x, w, *p, out);
       return cpu::matmul_q8act(tier_, x, w, out);
     }
     cpu::matmul(tier_, x, w, out);
@@ -368,12 +368,12 @@ class CpuBackend final : public Backend {
 
  private:
   // The packed copy of W for a fast GEMV of x (made now if W may have one), or null.
-  const cpu::PackedQ4* packed_for_gemv(const Tensor& x, const Tensor& W) {
-    if (tier_ != CpuTier::avx2 || x.rows() >= 4 || !cpu::packable_q4(W.dtype) || W.offset != 0) return nullptr;
+  const cpu::PackedWeight* packed_for_gemv(const Tensor& x, const Tensor& W) {
+    if (tier_ != CpuTier::avx2 || x.rows() >= 4 || !cpu::packable(W.dtype) || W.offset != 0) return nullptr;
     auto* hb = dynamic_cast<HostBuffer*>(W.buf.get());
     if (!hb || !hb->immutable || W.rows() * W.row_bytes() != hb->bytes()) return nullptr;
-    if (!hb->packed) hb->packed = cpu::pack_q4(W.dtype, W.data<uint8_t>(), W.row_bytes(), W.rows(), W.cols());
-    const cpu::PackedQ4& p = *hb->packed;
+    if (!hb->packed) hb->packed = cpu::pack_weight(W.dtype, W.data<uint8_t>(), W.row_bytes(), W.rows(), W.cols());
+    const cpu::PackedWeight& p = *hb->packed;
     return p.type == W.dtype && p.N == W.rows() && p.K == W.cols() ? &p : nullptr;
   }
 

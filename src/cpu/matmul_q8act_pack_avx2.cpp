@@ -1,10 +1,12 @@
-// matmul_q8act's GEMV on packed INT4 weights (matmul_q8act_pack.h), AVX2 tier.
+// matmul_q8act's GEMV on packed weights (matmul_q8act_pack.h), AVX2 tier.
 //
-// Per group of 8 rows and block b: four 32-byte loads give eight vectors of unsigned
-// nibbles (and / shift + and); each meets 4 activation codes broadcast to all lanes in
-// one vpmaddubsw; the eight int16 results add exactly (see the header), one vpmaddwd
-// gives lane r = Σ u·q of row 8g + r, minus 8 · s_b = I_b. Then, per lane, exactly the
-// reference's step 3: c = d_b · e_b (Q4_0; d_b for Q4_C), acc = acc + c · float(I_b),
+// Per group of 8 rows and block b, INT4: four 32-byte loads give eight vectors of
+// unsigned nibbles (and / shift + and); each meets 4 activation codes broadcast to all
+// lanes in one vpmaddubsw; the eight int16 results add exactly (see the header), one
+// vpmaddwd gives lane r = Σ u·q of row 8g + r, minus 8 · s_b = I_b. INT8: eight loads,
+// each |w| · (q with w's sign) in vpmaddubsw, vpmaddwd to int32, added: I_b. Then, per
+// lane, exactly the reference's step 3: c = d_b · e_b (block types; d_b for the per-row
+// ones), acc = acc + c · float(I_b),
 // blocks in ascending order (mul and add kept apart: no FMA, whose single rounding the
 // reference does not have), and the per-row scale and bias at the end.
 #include <immintrin.h>
@@ -24,7 +26,7 @@ namespace {
 constexpr int64_t kParallelMinMacs = int64_t(1) << 18;  // as matmul_q8act_avx2.cpp
 
 struct PackArgs {
-  const PackedQ4* p;
+  const PackedWeight* p;
   const float* scale;  // [N] (Q4_C) or null
   const float* bias;   // [N] or null
   float* out; int64_t os;
@@ -37,23 +39,50 @@ inline __m256i bcast4(const int8_t* p) {
   return _mm256_set1_epi32(v);
 }
 
-template <bool kBlockScale, int NX>
+// Lane r = I_b of row 8g + r against x row codes xq (block sum s): INT4 from the eight
+// unpacked nibble vectors w[0..8) (low nibbles of p_0..p_3, then high ones).
+inline __m256i block_sums_q4(const __m256i* w, const int8_t* xq, int32_t s) {
+  __m256i s16 = _mm256_maddubs_epi16(w[0], bcast4(xq));
+  for (int t = 1; t < 4; ++t) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[t], bcast4(xq + 4 * t)));
+  for (int t = 0; t < 4; ++t) s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(w[4 + t], bcast4(xq + 16 + 4 * t)));
+  return _mm256_sub_epi32(_mm256_madd_epi16(s16, _mm256_set1_epi16(1)), _mm256_set1_epi32(8 * s));
+}
+
+// INT8 from the eight signed vectors w[t] and their magnitudes aw[t].
+inline __m256i block_sums_q8(const __m256i* w, const __m256i* aw, const int8_t* xq) {
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i I = _mm256_madd_epi16(_mm256_maddubs_epi16(aw[0], _mm256_sign_epi8(bcast4(xq), w[0])), ones);
+  for (int t = 1; t < 8; ++t)
+    I = _mm256_add_epi32(I, _mm256_madd_epi16(_mm256_maddubs_epi16(aw[t], _mm256_sign_epi8(bcast4(xq + 4 * t), w[t])), ones));
+  return I;
+}
+
+template <bool kQ4, bool kBlockScale, int NX>
 void packed_gemv(const PackArgs& a) {
-  const PackedQ4& p = *a.p;
+  const PackedWeight& p = *a.p;
   const int64_t nb = p.nb;
-  const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  constexpr int64_t bb = kQ4 ? 128 : 256;
 #pragma omp parallel for schedule(static) if (p.N * p.K * NX >= kParallelMinMacs)
   for (int64_t g = 0; g < p.groups; ++g) {
-    const uint8_t* nib = p.nibbles + size_t(g * nb) * 128;
+    const uint8_t* codes = p.codes + size_t(g * nb * bb);
     const uint16_t* sc = kBlockScale ? p.scales + size_t(g * nb) * kPackRows : nullptr;
     __m256 acc[NX];
     for (int r = 0; r < NX; ++r) acc[r] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-      __m256i lo[4], hi[4];
-      for (int t = 0; t < 4; ++t) {
-        const __m256i v = _mm256_load_si256(reinterpret_cast<const __m256i*>(nib + b * 128 + t * 32));
-        lo[t] = _mm256_and_si256(v, m4);
-        hi[t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+      __m256i w[8], aw[8];
+      const auto* blk = reinterpret_cast<const __m256i*>(codes + b * bb);
+      if constexpr (kQ4) {
+        for (int t = 0; t < 4; ++t) {
+          const __m256i v = _mm256_load_si256(blk + t);
+          w[t] = _mm256_and_si256(v, m4);
+          w[4 + t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        }
+      } else {
+        for (int t = 0; t < 8; ++t) {
+          w[t] = _mm256_load_si256(blk + t);
+          aw[t] = _mm256_sign_epi8(w[t], w[t]);
+        }
       }
       __m256 e;
       if constexpr (kBlockScale)
@@ -61,13 +90,9 @@ void packed_gemv(const PackArgs& a) {
       for (int r = 0; r < NX; ++r) {
         const int64_t rb = r * nb + b;
         const int8_t* xq = a.q + rb * kActBlock;
-        __m256i s16 = _mm256_maddubs_epi16(lo[0], bcast4(xq));
-        s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[0], bcast4(xq + 16)));
-        for (int t = 1; t < 4; ++t) {
-          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(lo[t], bcast4(xq + 4 * t)));
-          s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(hi[t], bcast4(xq + 16 + 4 * t)));
-        }
-        const __m256i I = _mm256_sub_epi32(_mm256_madd_epi16(s16, ones), _mm256_set1_epi32(8 * a.s[rb]));
+        __m256i I;
+        if constexpr (kQ4) I = block_sums_q4(w, xq, a.s[rb]);
+        else I = block_sums_q8(w, aw, xq);
         __m256 c = _mm256_set1_ps(a.d[rb]);
         if constexpr (kBlockScale) c = _mm256_mul_ps(c, e);
         acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(c, _mm256_cvtepi32_ps(I)));
@@ -88,18 +113,18 @@ void packed_gemv(const PackArgs& a) {
   }
 }
 
-template <bool kBlockScale>
+template <bool kQ4, bool kBlockScale>
 void packed_gemv(const PackArgs& a, int64_t n) {
   switch (n) {
-    case 1: return packed_gemv<kBlockScale, 1>(a);
-    case 2: return packed_gemv<kBlockScale, 2>(a);
-    default: return packed_gemv<kBlockScale, 3>(a);
+    case 1: return packed_gemv<kQ4, kBlockScale, 1>(a);
+    case 2: return packed_gemv<kQ4, kBlockScale, 2>(a);
+    default: return packed_gemv<kQ4, kBlockScale, 3>(a);
   }
 }
 
 }  // namespace
 
-void matmul_q8act_packed_avx2(const Tensor& x, const Weight& w, const PackedQ4& p, const Tensor& out) {
+void matmul_q8act_packed_avx2(const Tensor& x, const Weight& w, const PackedWeight& p, const Tensor& out) {
   const int64_t n = x.rows(), K = p.K, nb = p.nb;
   const size_t row_q = size_t(nb * kActBlock);
   auto* mem = static_cast<uint8_t*>(scratch_act(size_t(n) * (row_q + 8 * size_t(nb))));
@@ -117,8 +142,12 @@ void matmul_q8act_packed_avx2(const Tensor& x, const Weight& w, const PackedQ4& 
   a.q = q;
   a.d = d;
   a.s = s;
-  if (p.type == DType::Q4_0) return packed_gemv<true>(a, n);
-  packed_gemv<false>(a, n);
+  switch (p.type) {
+    case DType::Q4_0: return packed_gemv<true, true>(a, n);
+    case DType::Q4_C: return packed_gemv<true, false>(a, n);
+    case DType::Q8_0: return packed_gemv<false, true>(a, n);
+    default: return packed_gemv<false, false>(a, n);  // Q8_C (pack_weight's types)
+  }
 }
 
 }  // namespace kllens::cpu
