@@ -146,5 +146,28 @@ TEST(BenchCli, BadOptions) {
   }
 }
 
+// --profile on the CPU: after each model's tests, the wall time per op kind per decode
+// token on stderr. tiny-mamba has 8 layers: one ssm_scan, one conv1d_causal and four
+// matmuls per layer, one head matmul per token (a tied F32 head [V, 128]).
+TEST(BenchCli, CpuProfileCountsOpsPerDecodeToken) {
+  const CliResult r = run_cli("bench " + shared_path("fixtures/tiny-mamba") + " -p 8 -n 3 -r 2 --profile");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("tg3"), std::string::npos) << r.out;
+  ASSERT_NE(r.err.find("cpu op profile, tiny-mamba: 6 decode tokens"), std::string::npos) << r.err;
+  const auto calls = [&](const std::string& op) {  // calls/token of the row that starts with op
+    const size_t at = r.err.find("\n  " + op + " ");
+    if (at == std::string::npos) return -1.0;
+    return std::stod(r.err.substr(at + 3 + op.size()));
+  };
+  EXPECT_EQ(calls("ssm_scan"), 8.0) << r.err;
+  EXPECT_EQ(calls("conv1d_causal"), 8.0) << r.err;
+  EXPECT_EQ(calls("embed"), 1.0) << r.err;
+  EXPECT_NE(r.err.find("outside ops"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("empty OpenMP parallel region"), std::string::npos) << r.err;
+  const CliResult plain = run_cli("bench " + shared_path("fixtures/tiny-mamba") + " -p 0 -n 2 -r 1");
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  EXPECT_EQ(plain.err.find("op profile"), std::string::npos) << plain.err;
+}
+
 }  // namespace
 }  // namespace kllens::test

@@ -6,10 +6,13 @@
 #include <cmath>
 #include <cstring>
 
+#include <fmt/format.h>
+
 #include "cpu/cpu_features.h"
 #include "cpu/dequant.h"
 #include "cpu/matmul.h"
 #include "cpu/matmul_q8act.h"
+#include "cpu/matmul_q8act_pack.h"
 #include "support/compare.h"
 #include "support/kernel_cases.h"
 
@@ -171,6 +174,37 @@ TEST_P(MatmulQ8actTiers, Avx2MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(IntTypes, MatmulQ8actTiers, ::testing::ValuesIn(kIntTypes),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
+
+// The packed GEMV (cpu/matmul_q8act_pack.h) keeps each output's fp32 terms in the
+// reference's order (one lane per row, mul then add, ascending blocks), so it is bitwise
+// the reference: called directly, and through the backend on an imported weight (the
+// backend's packed path; the unpacked AVX2 GEMV sums in another order and would differ
+// by ulps). Rows not a multiple of 8, K tails (48, 33, 7, 1), 1-3 activation rows.
+TEST(CpuMatmulQ8act, PackedGemvIsBitwiseTheReference) {
+  if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
+  auto be = make_cpu_backend(best_cpu_tier());
+  be->set_matmul_mode(MatmulMode::fast);
+  std::mt19937 rng(977);
+  for (DType type : kIntTypes)
+    for (const Shape3& s : kShapes) {
+      if (s.n >= 4) continue;
+      for (int64_t pad : {0, 3}) {
+        const Tensor x = test::random_f32(*be, rng, s.n, s.K, -1.0f, 1.0f, pad);
+        const Weight w = test::random_weight(*be, rng, type, s.N, s.K, pad != 0);
+        const Tensor ref = test::random_f32(*be, rng, s.n, s.N, 0.0f, 1.0f, pad);
+        const Tensor direct = test::clone(*be, ref), backend = test::clone(*be, ref);
+        cpu::matmul_q8act_ref(x, w, ref);
+        const auto packed = cpu::pack_weight(type, w.w.data<uint8_t>(), w.w.row_bytes(), s.N, s.K);
+        cpu::matmul_q8act_packed_avx2(x, w, *packed, direct);
+        Weight imported = w;
+        imported.w = be->import_host(w.w.buf, w.w.host_ptr(), type, {s.N, s.K});
+        be->matmul(x, imported, backend);
+        const std::string what = fmt::format("{} n={} N={} K={} pad={}", dtype_name(type), s.n, s.N, s.K, pad);
+        EXPECT_EQ(test::to_host(*be, direct), test::to_host(*be, ref)) << what;
+        EXPECT_EQ(test::to_host(*be, backend), test::to_host(*be, ref)) << what;
+      }
+    }
+}
 
 // The backend's mode: exact by default (bitwise the exact matmul), fast runs matmul_q8act
 // on integer weights and leaves F16 weights alone.

@@ -25,6 +25,7 @@
 #include "kllens/decode.h"
 #include "kllens/error.h"
 #include "kllens/gguf_model.h"
+#include "kllens/op_profile.h"
 #include "kllens/safetensors.h"
 #include "kllens/sampling.h"
 #include "plan_option.h"
@@ -67,11 +68,15 @@ std::string cpu_name() {
   return "unknown CPU";
 }
 
-BackendHandle make_backend(const std::string& name, const BenchArgs& a, std::string& device, std::string& driver) {
+// cpu_profile: with --profile, the CPU backend's ops are timed into it (kllens/op_profile.h).
+BackendHandle make_backend(const std::string& name, const BenchArgs& a, std::string& device, std::string& driver,
+                           const std::shared_ptr<OpProfile>& cpu_profile) {
   if (name == "cpu") {
     device = cpu_name();
     driver = "kllens cpu (OpenMP)";
-    return BackendHandle(make_cpu_backend(best_cpu_tier()), false);
+    auto be = make_cpu_backend(best_cpu_tier());
+    if (a.profile) be = profile_ops(std::move(be), cpu_profile);
+    return BackendHandle(std::move(be), false);
   }
 #ifdef KLLENS_HAVE_VULKAN
   VulkanOptions options;
@@ -115,7 +120,8 @@ uint64_t loaded_bytes(Model& model, const TensorStore& store, int64_t& params) {
 }
 
 // One test, r timed repetitions after a warm-up run.
-std::vector<double> time_test(Model& model, Backend& be, int64_t P, int64_t N, const BenchArgs& a, bool& replayed) {
+std::vector<double> time_test(Model& model, Backend& be, int64_t P, int64_t N, const BenchArgs& a, bool& replayed,
+                              OpProfile* profile) {
   const int64_t V = model.config().vocab_size;
   std::mt19937 rng(1234);
   std::uniform_int_distribution<int32_t> tok(0, int32_t(std::min<int64_t>(V, 4096) - 1));
@@ -139,12 +145,14 @@ std::vector<double> time_test(Model& model, Backend& be, int64_t P, int64_t N, c
       Decoder decoder(model, *state, step, !a.no_replay);
       VulkanCounters vk0, vk1;
       const bool vk = r == a.reps && vulkan_counters(be, vk0);
+      if (profile && r > 0) profile->start();
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < N; ++i) {
         decoder.step(argmax(last.data(), V));
         be.download(step, last.data());
       }
       sec = seconds_since(t0);
+      if (profile && r > 0) profile->stop(N);
       replayed = decoder.replaying();
       if (vk && vulkan_counters(be, vk1) && N > 0) {  // the last repetition, per decode token
         const VulkanCounters d = vk1 - vk0;
@@ -167,18 +175,21 @@ void run_bench(const BenchArgs& a) {
   if (a.threads > 0) omp_set_num_threads(a.threads);
   const double bw = measure_read_bandwidth();
   std::vector<BenchResult> rows;
+  const auto cpu_profile = std::make_shared<OpProfile>();
   for (const std::string& backend_option : a.backends) {
     // A device fault drops this backend's rows so far and measures them on the CPU,
     // labelled cpu (the line run_with_cpu_fallback prints says so).
     const size_t first_row = rows.size();
     std::string backend = backend_option, device, driver;
-    run_with_cpu_fallback([&] { return make_backend(backend_option, a, device, driver); }, [&](BackendHandle& be) {
+    run_with_cpu_fallback([&] { return make_backend(backend_option, a, device, driver, cpu_profile); },
+                          [&](BackendHandle& be) {
     rows.erase(rows.begin() + std::ptrdiff_t(first_row), rows.end());
     if (be->name().rfind("cpu", 0) == 0 && backend != "cpu") {
       backend = "cpu";
       device = cpu_name();
       driver = "kllens cpu (OpenMP)";
     }
+    OpProfile* profile = backend == "cpu" && a.profile ? cpu_profile.get() : nullptr;
     for (const std::string& path : a.models) {
       const TensorStore store = open_model_files(path).store;
       a.matmul.apply(*be);
@@ -203,12 +214,16 @@ void run_bench(const BenchArgs& a) {
         r.test = P > 0 ? fmt::format("pp{}", P) : fmt::format("tg{}", N);
         if (isatty(STDERR_FILENO)) fmt::print(stderr, "bench: {} on {}: {} ...\n", base.model, backend, r.test);
         bool replayed = false;
-        r.seconds = time_test(*model, *be, P, N, a, replayed);
+        r.seconds = time_test(*model, *be, P, N, a, replayed, profile);
         if (N > 0) r.decode_steps = replayed ? "replayed" : "direct";
         rows.push_back(std::move(r));
       };
       for (int64_t P : a.prompt) if (P > 0) run(P, 0);
       for (int64_t N : a.gen) if (N > 0) run(0, N);
+      if (profile) {  // the timed tg repetitions of this model
+        fmt::print(stderr, "{}", profile->report(fmt::format("cpu op profile, {}", base.model)));
+        profile->clear();
+      }
     }
     });
   }
@@ -252,13 +267,12 @@ void register_bench(CLI::App& app) {
   cmd->add_flag("--no-replay", a->no_replay, "Run every decode step directly instead of replaying a recorded one");
   cmd->add_option("--device", a->device, "Vulkan device index (see check-kernels --list-devices)")
       ->check(CLI::NonNegativeNumber);
-  cmd->add_flag("--profile", a->profile, "Vulkan: GPU time per kernel, printed to stderr at the end");
+  cmd->add_flag("--profile", a->profile, "Vulkan: GPU time per kernel; CPU: wall time per op kind per decode token; "
+                "printed to stderr");
   a->plan.add_to(cmd);
   a->matmul.add_to(cmd);
   a->quantize.add_to(cmd);
   cmd->callback([a] {
-    if (a->profile && std::find(a->backends.begin(), a->backends.end(), "vulkan") == a->backends.end())
-      std::fprintf(stderr, "kllens: --profile times Vulkan kernels; the CPU backend has none\n");
     run_bench(*a);
   });
 }

@@ -7,6 +7,10 @@
 // the order in which the ≤ 128 per-block fp32 terms are summed: NMSE ~ nb · 2^-48 < 1e-13;
 // 1e-12 is matmul_q8act.h's stated bound. (Exact vs fast differs by ~1e-5: a backend
 // that ignored the mode would fail by 7 orders of magnitude.)
+//
+// "imported" cases hand the weight to the backend through import_host, as a model's
+// weights arrive: the CPU backend then runs its GEMV on the packed copy
+// (src/cpu/matmul_q8act_pack.h), which it makes only for such immutable weights.
 #include <fmt/format.h>
 
 #include "check/cases.h"
@@ -18,9 +22,9 @@ namespace {
 bool per_row_scale(DType t) { return t == DType::Q8_C || t == DType::Q4_C; }
 
 OpCase q8act_case(DType t, int64_t n, int64_t N, int64_t K, bool bias, int64_t guard,
-                  const char* what) {
-  OpCase c{"matmul_q8act", fmt::format("{} n={} N={} K={} w={}{}{}", what, n, N, K, dtype_name(t),
-                                       bias ? " bias" : "", guard ? " strided" : ""),
+                  const char* what, bool imported = false) {
+  OpCase c{"matmul_q8act", fmt::format("{} n={} N={} K={} w={}{}{}{}", what, n, N, K, dtype_name(t),
+                                       bias ? " bias" : "", guard ? " strided" : "", imported ? " imported" : ""),
            1e-12, "exact int32 block products on both sides; only the fp32 order of the per-block terms differs"};
   const uint64_t seed = uint64_t(n * 11 + N * 137 + K * 29 + int(t));
   c.tensors.push_back(input("x", DType::F32, {n, K}, uniform(n * K, seed), guard));
@@ -32,8 +36,15 @@ OpCase q8act_case(DType t, int64_t n, int64_t N, int64_t K, bool bias, int64_t g
   c.tensors.push_back(output("out", {n, N}, guard));
   c.flops = 2.0 * double(n * N * K);
   c.bytes = double(N) * double(dtype_row_bytes(t, K)) + 4.0 * double(n * (K + N));
-  c.launch = [t, bias](Backend& be, const std::vector<Tensor>& v) {
+  // The imported weight of the last launch (and the buffer it borrows from): a benchmark's
+  // launches reuse it, as decode steps reuse a model's weights.
+  auto held = std::make_shared<std::pair<std::shared_ptr<Buffer>, Tensor>>();
+  c.launch = [t, bias, imported, held](Backend& be, const std::vector<Tensor>& v) {
     Weight w{v[1], per_row_scale(t) ? v[2] : Tensor{}, bias ? v[3] : Tensor{}};
+    if (imported && v[1].buf->host()) {  // device memory (Vulkan) has no host bytes to import
+      if (held->first != v[1].buf) *held = {v[1].buf, be.import_host(v[1].buf, v[1].host_ptr(), t, v[1].shape)};
+      w.w = held->second;
+    }
     const MatmulMode before = be.matmul_mode();
     be.set_matmul_mode(MatmulMode::fast);
     be.matmul(v[0], w, v[4]);
@@ -57,6 +68,11 @@ std::vector<OpCase> q8act_cases() {
     cases.push_back(q8act_case(t, 1, 8192, 2048, false, 0, "mamba-1.4b in_proj"));
     cases.push_back(q8act_case(t, 64, 768, 1536, false, 0, "mamba-130m out_proj prefill"));
     cases.push_back(q8act_case(t, 128, 3072, 768, false, 5, "mamba-130m in_proj prefill"));
+    cases.push_back(q8act_case(t, 1, 29, 37, true, 0, "odd", true));
+    cases.push_back(q8act_case(t, 3, 33, 65, true, 3, "odd", true));
+    cases.push_back(q8act_case(t, 1, 1536, 48, true, 0, "mamba-130m dt_proj", true));
+    cases.push_back(q8act_case(t, 1, 3072, 768, false, 0, "mamba-130m in_proj", true));
+    cases.push_back(q8act_case(t, 1, 8192, 2048, false, 0, "mamba-1.4b in_proj", true));
   }
   // ---- GEMM tiles (vkgemm): Vulkan runs n > 4 rows over 64×64 int8 tiles staged 2 blocks
   // at a time (shaders/matmul_q8act_gemm.comp). The smallest GEMM (n = 5), tiles cut in

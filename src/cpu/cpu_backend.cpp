@@ -5,6 +5,11 @@
 // Buffers are 64-byte-aligned host allocations; import_host borrows the caller's bytes
 // (a file mapping, say) without copying. Ops run when called, so sync() has nothing to
 // wait for.
+//
+// Weights whose bytes never change after they are made (imported, or written by
+// quantize_weight) may carry a second, packed copy for the AVX2 fast GEMV
+// (cpu/matmul_q8act_pack.h: integer rows interleaved by 8), made on the first fast GEMV that
+// reads the whole weight; every other op, and the GEMM, read the stored bytes.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -20,6 +25,7 @@
 #include "cpu/kl_reduce.h"
 #include "cpu/matmul.h"
 #include "cpu/matmul_q8act.h"
+#include "cpu/matmul_q8act_pack.h"
 #include "cpu/rms_norm.h"
 #include "cpu/rms_norm_gated.h"
 #include "cpu/rope.h"
@@ -38,10 +44,21 @@ namespace {
 
 // ---- buffers -------------------------------------------------------------------------
 
-// Owns a 64-byte-aligned host allocation.
-class CpuBuffer final : public Buffer {
+// A host buffer; `immutable` ones (weights) may hold the packed copy of the weight that
+// fills them (made once, on first use).
+class HostBuffer : public Buffer {
  public:
-  explicit CpuBuffer(size_t bytes) : Buffer(bytes, allocate(bytes)) {}
+  bool immutable = false;
+  std::unique_ptr<cpu::PackedWeight> packed;  // owned; null until a fast GEMV asks for it
+
+ protected:
+  HostBuffer(size_t bytes, void* host) : Buffer(bytes, host) {}
+};
+
+// Owns a 64-byte-aligned host allocation.
+class CpuBuffer final : public HostBuffer {
+ public:
+  explicit CpuBuffer(size_t bytes) : HostBuffer(bytes, allocate(bytes)) {}
   ~CpuBuffer() override { std::free(host_); }
   CpuBuffer(const CpuBuffer&) = delete;
   CpuBuffer& operator=(const CpuBuffer&) = delete;
@@ -56,10 +73,12 @@ class CpuBuffer final : public Buffer {
 };
 
 // Borrows host bytes kept alive by `owner` (shared with whoever mapped them).
-class BorrowedBuffer final : public Buffer {
+class BorrowedBuffer final : public HostBuffer {
  public:
   BorrowedBuffer(size_t bytes, const void* data, std::shared_ptr<const void> owner)
-      : Buffer(bytes, const_cast<void*>(data)), owner_(std::move(owner)) {}
+      : HostBuffer(bytes, const_cast<void*>(data)), owner_(std::move(owner)) {
+    immutable = true;
+  }
 
  private:
   std::shared_ptr<const void> owner_;  // owned reference: keeps the bytes alive
@@ -153,8 +172,11 @@ class CpuBackend final : public Backend {
   void matmul(const Tensor& x, const Weight& w, const Tensor& out) override {
     validate(MatmulArgs{x, w, out});
     check_host("matmul", {&x, &w.w, &w.scale, &w.bias, &out});
-    if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(w.w.dtype))
+    const Tensor& W = w.w;
+    if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(W.dtype)) {
+      if (const cpu::PackedWeight* p = packed_for_gemv(x, W)) return cpu::matmul_q8act_packed_avx2(x, w, *p, out);
       return cpu::matmul_q8act(tier_, x, w, out);
+    }
     cpu::matmul(tier_, x, w, out);
   }
 
@@ -213,7 +235,11 @@ class CpuBackend final : public Backend {
     const QuantSpec spec = QuantSpec::from_dtype(type);
     const Tensor& W = src.w;
     KL_CHECK(host_ok(W) && W.shape.size() == 2, "quantize_weight: weight must be a [N, K] tensor");
-    if (W.dtype != DType::F32 || !W.contiguous()) return Backend::quantize_weight(src, type);
+    if (W.dtype != DType::F32 || !W.contiguous()) {
+      Weight out = Backend::quantize_weight(src, type);  // written once, by the host
+      static_cast<HostBuffer&>(*out.w.buf).immutable = true;
+      return out;
+    }
     const int64_t N = W.shape[0], K = W.shape[1];
     Weight out;
     out.w = alloc(type, {N, K});
@@ -226,6 +252,7 @@ class CpuBackend final : public Backend {
     for (int64_t r0 = 0; r0 < N; r0 += chunk)
       quantize_rows(w, K, K, r0, std::min(N, r0 + chunk), spec, dst, scale);
     out.bias = src.bias;
+    static_cast<HostBuffer&>(*out.w.buf).immutable = true;
     return out;
   }
 
@@ -263,6 +290,16 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  // The packed copy of W for a fast GEMV of x (made now if W may have one), or null.
+  const cpu::PackedWeight* packed_for_gemv(const Tensor& x, const Tensor& W) {
+    if (tier_ != CpuTier::avx2 || x.rows() >= 4 || !cpu::packable(W.dtype) || W.offset != 0) return nullptr;
+    auto* hb = dynamic_cast<HostBuffer*>(W.buf.get());
+    if (!hb || !hb->immutable || W.rows() * W.row_bytes() != hb->bytes()) return nullptr;
+    if (!hb->packed) hb->packed = cpu::pack_weight(W.dtype, W.data<uint8_t>(), W.row_bytes(), W.rows(), W.cols());
+    const cpu::PackedWeight& p = *hb->packed;
+    return p.type == W.dtype && p.N == W.rows() && p.K == W.cols() ? &p : nullptr;
+  }
+
   CpuTier tier_;
 };
 

@@ -40,11 +40,7 @@ void quantize_act_q8_ref(const float* x, int64_t K, int8_t* q, float* d, int32_t
 
 // ---- step 2: integer weights of one block -------------------------------------------------
 
-namespace {
-
-// w[0..32) = integer weights of block b of a stored row (slots past K: 0); returns e_b
-// (1 for the per-row types, whose scale is applied once per row).
-float weight_block(DType t, const uint8_t* row, int64_t K, int64_t b, int32_t* w) {
+float q8act_weight_block(DType t, const uint8_t* row, int64_t K, int64_t b, int32_t* w) {
   const int64_t k0 = b * kActBlock, len = std::min(kActBlock, K - k0);
   std::fill(w, w + kActBlock, 0);
   float e = 1.0f;
@@ -77,8 +73,6 @@ float weight_block(DType t, const uint8_t* row, int64_t K, int64_t b, int32_t* w
   return e;
 }
 
-}  // namespace
-
 // ---- step 3: the products -----------------------------------------------------------------
 
 void matmul_q8act_ref(const Tensor& x, const Weight& w, const Tensor& out) {
@@ -97,7 +91,7 @@ void matmul_q8act_ref(const Tensor& x, const Weight& w, const Tensor& out) {
   std::vector<float> e(static_cast<size_t>(nb));     // [nb]
   for (int64_t j = 0; j < N; ++j) {
     const uint8_t* row = W + size_t(j) * w.w.row_bytes();
-    for (int64_t b = 0; b < nb; ++b) e[size_t(b)] = weight_block(t, row, K, b, &wb[size_t(b * kActBlock)]);
+    for (int64_t b = 0; b < nb; ++b) e[size_t(b)] = q8act_weight_block(t, row, K, b, &wb[size_t(b * kActBlock)]);
     for (int64_t r = 0; r < n; ++r) {
       float acc = 0.0f;
       for (int64_t b = 0; b < nb; ++b) {

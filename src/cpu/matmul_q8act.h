@@ -50,6 +50,10 @@ bool matmul_q8act_supports(DType t);
 void quantize_act_q8_ref(const float* x, int64_t K, int8_t* q, float* d, int32_t* s);
 void quantize_act_q8_avx2(const float* x, int64_t K, int8_t* q, float* d, int32_t* s);
 
+// Step 2 for block b of a stored row: w[0..32) = its integer weights (slots past K: 0);
+// returns e_b (1 for the per-row types, whose scale is applied once per row).
+float q8act_weight_block(DType t, const uint8_t* row, int64_t K, int64_t b, int32_t* w);
+
 // out[n, N] = fast x[n, K] · Wᵀ (+ bias), as above. Same arguments as matmul (matmul.h);
 // w.w.dtype must satisfy matmul_q8act_supports.
 void matmul_q8act_ref(const Tensor& x, const Weight& w, const Tensor& out);
