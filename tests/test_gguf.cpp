@@ -309,5 +309,37 @@ TEST_F(GgufBadFile, EachFaultIsOneLineNamingTheFile) {
   EXPECT_NE(error_of(t, "type.gguf").find("ggml type 12"), std::string::npos);
 }
 
+// from_bytes is open() without the file (the fuzz target's entry point): the same keys and
+// tensors, pointing into the caller's bytes, and gguf_model() maps them as read_gguf_model.
+TEST_F(GgufBadFile, FromBytesReadsWhatOpenReads) {
+  const std::string& g = *good_;
+  const std::string path = tmp_path("from_bytes.gguf");
+  write_file_atomic(path, g);
+  const auto mapped = GgufFile::open(path);
+  const auto* begin = reinterpret_cast<const uint8_t*>(g.data());
+  const std::shared_ptr<const GgufFile> mem = GgufFile::from_bytes("in-memory", begin, g.size());
+  EXPECT_EQ(mem->metadata().size(), mapped->metadata().size());
+  ASSERT_EQ(mem->tensors().size(), mapped->tensors().size());
+  for (size_t i = 0; i < mapped->tensors().size(); ++i) {
+    const GgufTensor& t = mapped->tensors()[i];
+    const GgufTensor& m = mem->tensors()[i];
+    EXPECT_EQ(m.name, t.name);
+    EXPECT_EQ(m.dtype, t.dtype) << t.name;
+    EXPECT_EQ(m.shape, t.shape) << t.name;
+    ASSERT_EQ(m.bytes, t.bytes) << t.name;
+    EXPECT_TRUE(m.data >= begin && m.data + m.bytes <= begin + g.size()) << t.name;
+    EXPECT_EQ(std::memcmp(m.data, t.data, t.bytes), 0) << t.name;
+  }
+  const GgufModel a = read_gguf_model(path), b = gguf_model(mem);
+  EXPECT_EQ(a.config.to_json(), b.config.to_json());
+  EXPECT_EQ(a.store.names(), b.store.names());
+  try {
+    GgufFile::from_bytes("in-memory", begin, 23);
+    ADD_FAILURE() << "23 bytes read as a GGUF file";
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("in-memory: not a GGUF file", 0), 0u) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace kllens::test

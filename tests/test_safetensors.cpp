@@ -182,6 +182,39 @@ TEST(Safetensors, TinyMambaFixture) {
   EXPECT_NE(store.owner("backbone.norm_f.weight"), nullptr);
 }
 
+// from_bytes is open() without the file (the fuzz target's entry point): the same tensors,
+// pointing into the caller's bytes, and the same refusals naming the given name.
+TEST(Safetensors, FromBytesReadsWhatOpenReads) {
+  const std::string path = shared_path("fixtures/tiny-mamba/model.safetensors");
+  const auto mapped = SafetensorsFile::open(path);
+  const std::string bytes = read_file(path);
+  const auto mem = SafetensorsFile::from_bytes("in-memory", reinterpret_cast<const uint8_t*>(bytes.data()),
+                                               bytes.size());
+  ASSERT_EQ(mem->tensors().size(), mapped->tensors().size());
+  for (const auto& [name, t] : mapped->tensors()) {
+    const TensorInfo& m = mem->tensors().at(name);
+    EXPECT_EQ(m.dtype, t.dtype) << name;
+    EXPECT_EQ(m.shape, t.shape) << name;
+    ASSERT_EQ(m.bytes, t.bytes) << name;
+    const auto* begin = reinterpret_cast<const uint8_t*>(bytes.data());
+    EXPECT_TRUE(m.data >= begin && m.data + m.bytes <= begin + bytes.size()) << name;
+    EXPECT_EQ(std::memcmp(m.data, t.data, t.bytes), 0) << name;
+  }
+  EXPECT_EQ(mem->metadata(), mapped->metadata());
+  EXPECT_TRUE(mentions(error_of([&] {
+    SafetensorsFile::from_bytes("in-memory", reinterpret_cast<const uint8_t*>(bytes.data()), 7);
+  }), {"in-memory: ", "shorter than the 8-byte header length"}));
+  std::string short_header = bytes;
+  uint64_t n;
+  std::memcpy(&n, short_header.data(), 8);
+  --n;  // one byte short: the data section then starts one byte early
+  std::memcpy(short_header.data(), &n, 8);
+  EXPECT_TRUE(mentions(error_of([&] {
+    SafetensorsFile::from_bytes("in-memory", reinterpret_cast<const uint8_t*>(short_header.data()),
+                                short_header.size());
+  }), {"in-memory: "}));
+}
+
 TEST(Safetensors, StoreMissingTensorAndWrongShape) {
   const std::string dir = shared_path("fixtures/tiny-mamba");
   const TensorStore store = TensorStore::open_dir(dir);

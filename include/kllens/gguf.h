@@ -86,6 +86,11 @@ struct GgufTensor {
 class GgufFile {
  public:
   static std::shared_ptr<GgufFile> open(const std::string& path);
+  // The same validation over bytes already in memory (open() maps the file and calls it;
+  // the fuzz target calls it directly). Borrowed: `data` must outlive the file and every
+  // GgufTensor taken from it. `path` names the bytes in errors.
+  static std::shared_ptr<GgufFile> from_bytes(const std::string& path, const uint8_t* data,
+                                              size_t size);
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
   ~GgufFile();
@@ -107,8 +112,9 @@ class GgufFile {
   void parse();
 
   std::string path_;
-  void* map_ = nullptr;  // owned read-only mapping
-  size_t map_bytes_ = 0;
+  const uint8_t* bytes_ = nullptr;  // the whole file: map_, or borrowed (from_bytes)
+  size_t size_ = 0;
+  void* map_ = nullptr;  // owned read-only mapping (null for from_bytes)
   std::map<std::string, GgufValue> kv_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t> by_name_;

@@ -35,6 +35,8 @@
 
 namespace kllens {
 
+class GgufFile;
+
 struct GgufExportOptions {
   DType float_type = DType::F16;                // F16 or F32: embedding, unplanned layers
   std::map<std::string, QuantSpec> layers;      // linear layer name (no ".weight") → spec
@@ -77,9 +79,13 @@ struct GgufModel {
   TensorStore store;
 };
 GgufModel read_gguf_model(const std::string& path);
+// The same for a file already open (read_gguf_model opens and calls it; so does the fuzz
+// target, over GgufFile::from_bytes). The store keeps `file` alive.
+GgufModel gguf_model(const std::shared_ptr<const GgufFile>& file);
 
 // The tokenizer kllens wrote into the file (kllens.tokenizer.json).
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path);
+std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& file);
 
 // A model given as MODEL on the command line: a Hugging Face folder or a .gguf file.
 struct ModelFiles {

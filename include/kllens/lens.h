@@ -126,6 +126,12 @@ std::string checksum_hex(std::string_view bytes);
 // One saved probe (DIR/probes/<layer>@<bits>.json); refuses a malformed file and one whose
 // checksum does not match its contents (src/lens/sensitivity.cpp).
 Probe read_probe_file(const std::string& path);
+// The same over the file's text (read_probe_file reads and calls it; so does the fuzz
+// target); `path` names it in errors.
+Probe parse_probe_file(std::string_view text, const std::string& path);
+// The fingerprint saved in DIR/probes/sweep.json, from the file's text; refuses anything
+// but {"fingerprint": "..."} with `path` named.
+std::string parse_sweep_fingerprint(std::string_view text, const std::string& path);
 
 // `samples` windows of `seqlen` tokens chosen without overlap from `tokens` with `seed`
 // (in text order); fewer when the text is short (at least one; throws if not even one).

@@ -45,6 +45,11 @@ inline constexpr const char* kPackedMetadataKey = "kllens.packed";
 class SafetensorsFile {
  public:
   static std::shared_ptr<SafetensorsFile> open(const std::string& path);
+  // The same validation over bytes already in memory (open() maps the file and calls it;
+  // the fuzz target calls it directly). Borrowed: `data` must outlive the file and every
+  // TensorInfo taken from it. `path` names the bytes in errors.
+  static std::shared_ptr<SafetensorsFile> from_bytes(const std::string& path, const uint8_t* data,
+                                                     size_t size);
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
   ~SafetensorsFile();  // munmap
@@ -55,11 +60,12 @@ class SafetensorsFile {
 
  private:
   SafetensorsFile() = default;
-  void parse_header(size_t header_len);
+  void parse();
 
   std::string path_;
-  void* map_ = nullptr;  // owned mapping of the whole file (null for an empty mapping)
-  size_t map_bytes_ = 0;
+  const uint8_t* bytes_ = nullptr;  // the whole file: map_, or borrowed (from_bytes)
+  size_t size_ = 0;
+  void* map_ = nullptr;  // owned mapping of the whole file (null for from_bytes)
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

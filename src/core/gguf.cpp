@@ -246,27 +246,40 @@ std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
     fail("{}: not a regular file", path);
   }
   const size_t size = size_t(st.st_size);
-  if (size < 24) {
+  if (size > 0) {  // mmap refuses an empty range; parse() refuses a short file
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int map_errno = errno;
     ::close(fd);
-    fail("{}: not a GGUF file: {} bytes, shorter than the 24-byte header", path, size);
+    if (map == MAP_FAILED) fail("{}: cannot mmap: {}", path, std::strerror(map_errno));
+    f->map_ = map;
+    f->bytes_ = static_cast<const uint8_t*>(map);
+  } else {
+    ::close(fd);
   }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int map_errno = errno;
-  ::close(fd);
-  if (map == MAP_FAILED) fail("{}: cannot mmap: {}", path, std::strerror(map_errno));
-  f->map_ = map;
-  f->map_bytes_ = size;
+  f->size_ = size;
+  f->parse();
+  return f;
+}
+
+std::shared_ptr<GgufFile> GgufFile::from_bytes(const std::string& path, const uint8_t* data,
+                                               size_t size) {
+  std::shared_ptr<GgufFile> f(new GgufFile());
+  f->path_ = path;
+  f->bytes_ = data;
+  f->size_ = size;
   f->parse();
   return f;
 }
 
 GgufFile::~GgufFile() {
-  if (map_) ::munmap(map_, map_bytes_);
+  if (map_) ::munmap(map_, size_);
 }
 
 void GgufFile::parse() {
-  const auto* base = static_cast<const uint8_t*>(map_);
-  Cursor c(path_, base, map_bytes_);
+  if (size_ < 24)
+    fail("{}: not a GGUF file: {} bytes, shorter than the 24-byte header", path_, size_);
+  const uint8_t* base = bytes_;
+  Cursor c(path_, base, size_);
   if (c.read<uint32_t>("magic") != kGgufMagic) fail("{}: not a GGUF file (bad magic)", path_);
   const uint32_t version = c.read<uint32_t>("version");
   if (version != kGgufVersion)
@@ -328,8 +341,8 @@ void GgufFile::parse() {
     tensors_.push_back(std::move(t));
   }
   const uint64_t data_start = (uint64_t(c.pos()) + alignment - 1) / alignment * alignment;
-  if (data_start > map_bytes_ && n_tensors > 0) fail("{}: truncated before the data section", path_);
-  const uint64_t data_bytes = map_bytes_ - std::min<uint64_t>(data_start, map_bytes_);
+  if (data_start > size_ && n_tensors > 0) fail("{}: truncated before the data section", path_);
+  const uint64_t data_bytes = size_ - std::min<uint64_t>(data_start, size_);
   std::vector<size_t> order(tensors_.size());
   for (size_t i = 0; i < order.size(); ++i) {
     if (raw[i].offset > data_bytes || raw[i].bytes > data_bytes - raw[i].offset)

@@ -103,41 +103,53 @@ std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) 
     fail("{}: cannot stat: {}", path, std::strerror(err));
   }
   const size_t size = size_t(st.st_size);
-  if (size < 8) {
+  if (size > 0) {  // mmap refuses an empty range; parse() refuses an empty file
+    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int map_errno = errno;
+    ::close(fd);  // the mapping keeps the file alive
+    if (map == MAP_FAILED) fail("{}: cannot mmap: {}", path, std::strerror(map_errno));
+    f->map_ = map;
+    f->bytes_ = static_cast<const uint8_t*>(map);
+  } else {
     ::close(fd);
-    fail("{}: not a safetensors file: {} bytes, shorter than the 8-byte header length", path, size);
   }
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const int map_errno = errno;
-  ::close(fd);  // the mapping keeps the file alive
-  if (map == MAP_FAILED) fail("{}: cannot mmap: {}", path, std::strerror(map_errno));
-  f->map_ = map;
-  f->map_bytes_ = size;
+  f->size_ = size;
+  f->parse();
+  return f;
+}
 
-  uint64_t header_len;
-  std::memcpy(&header_len, map, 8);  // little-endian on disk and on the x86-64 host
-  if (header_len > kMaxHeaderBytes)
-    fail("{}: header length {} is absurd (> {} bytes); not a safetensors file?", path, header_len,
-         kMaxHeaderBytes);
-  if (header_len > size - 8)
-    fail("{}: header length {} runs past the end of the {}-byte file", path, header_len, size);
-  f->parse_header(size_t(header_len));
+std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(const std::string& path,
+                                                             const uint8_t* data, size_t size) {
+  std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
+  f->path_ = path;
+  f->bytes_ = data;
+  f->size_ = size;
+  f->parse();
   return f;
 }
 
 SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(map_, map_bytes_);
+  if (map_) ::munmap(map_, size_);
 }
 
-void SafetensorsFile::parse_header(size_t header_len) {
-  const char* base = static_cast<const char*>(map_);
+void SafetensorsFile::parse() {
+  if (size_ < 8)
+    fail("{}: not a safetensors file: {} bytes, shorter than the 8-byte header length", path_, size_);
+  uint64_t header_len;
+  std::memcpy(&header_len, bytes_, 8);  // little-endian on disk and on the x86-64 host
+  if (header_len > kMaxHeaderBytes)
+    fail("{}: header length {} is absurd (> {} bytes); not a safetensors file?", path_, header_len,
+         kMaxHeaderBytes);
+  if (header_len > size_ - 8)
+    fail("{}: header length {} runs past the end of the {}-byte file", path_, header_len, size_);
+  const char* base = reinterpret_cast<const char*>(bytes_);
   // Bounded (depth, duplicate names: the format forbids a name twice, and a parser that
   // keeps the last would hide the first).
   const nlohmann::json header = parse_json(std::string_view(base + 8, header_len), path_);
   if (!header.is_object()) fail("{}: header is a JSON {}, not an object", path_, type_of(header));
 
   const uint8_t* data = reinterpret_cast<const uint8_t*>(base) + 8 + header_len;
-  const uint64_t data_bytes = map_bytes_ - 8 - header_len;
+  const uint64_t data_bytes = size_ - 8 - header_len;
 
   if (auto m = header.find("__metadata__"); m != header.end()) {
     if (!m->is_object()) fail("{}: __metadata__ is a JSON {}, not an object", path_, type_of(*m));

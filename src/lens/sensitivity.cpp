@@ -58,7 +58,11 @@ std::string probe_file_text(const Probe& p) {
 }  // namespace
 
 Probe read_probe_file(const std::string& path) {
-  const auto j = read_ordered_json_file(path);
+  return parse_probe_file(read_file(path, kJsonMaxBytes), path);
+}
+
+Probe parse_probe_file(std::string_view text, const std::string& path) {
+  const auto j = parse_ordered_json(text, path);
   Probe p;
   std::string saved;
   try {
@@ -95,6 +99,15 @@ Probe read_probe_file(const std::string& path) {
   return p;
 }
 
+std::string parse_sweep_fingerprint(std::string_view text, const std::string& path) {
+  const auto j = parse_json(text, path);
+  try {
+    return json_string_at(j, "fingerprint");
+  } catch (const Error& e) {
+    fail("{}: {}", path, e.what());
+  }
+}
+
 namespace {
 
 // DIR/probes with its fingerprint: kept and checked on resume, started afresh otherwise.
@@ -102,13 +115,7 @@ void prepare_probe_dir(const SweepOptions& opt) {
   const fs::path dir = fs::path(opt.out_dir) / "probes";
   const fs::path fp = dir / "sweep.json";
   if (opt.resume && fs::exists(fp)) {
-    const auto j = read_json_file(fp.string());
-    std::string saved;
-    try {
-      saved = json_string_at(j, "fingerprint");
-    } catch (const Error& e) {
-      fail("{}: {}", fp.string(), e.what());
-    }
+    const std::string saved = parse_sweep_fingerprint(read_file(fp.string(), kJsonMaxBytes), fp.string());
     if (saved != opt.fingerprint)
       fail("{}: --resume with different model, weights, calibration or options than the saved "
            "sweep (saved: {}; now: {})", fp.string(), excerpt(saved), opt.fingerprint);

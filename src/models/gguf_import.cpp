@@ -52,8 +52,10 @@ ModelConfig ssm_config(const GgufFile& f, Arch arch) {
 
 }  // namespace
 
-GgufModel read_gguf_model(const std::string& path) {
-  const std::shared_ptr<GgufFile> f = GgufFile::open(path);
+GgufModel read_gguf_model(const std::string& path) { return gguf_model(GgufFile::open(path)); }
+
+GgufModel gguf_model(const std::shared_ptr<const GgufFile>& f) {
+  const std::string& path = f->path();
   const std::string arch = f->get_string("general.architecture");
   ModelConfig config;
   std::vector<TensorInfo> infos;
@@ -78,12 +80,16 @@ GgufModel read_gguf_model(const std::string& path) {
 }
 
 std::unique_ptr<Tokenizer> load_gguf_tokenizer(const std::string& path) {
-  const std::shared_ptr<GgufFile> f = GgufFile::open(path);
-  if (!f->find_kv("kllens.tokenizer.json"))
+  return gguf_tokenizer(*GgufFile::open(path));
+}
+
+std::unique_ptr<Tokenizer> gguf_tokenizer(const GgufFile& f) {
+  const std::string& path = f.path();
+  if (!f.find_kv("kllens.tokenizer.json"))
     fail("{}: no kllens.tokenizer.json; kllens reads the tokenizer of GGUF files it wrote "
          "(tokenizer.ggml.* alone is not read)", path);
-  const GgufValue* cfg = f->find_kv("kllens.tokenizer_config.json");
-  return Tokenizer::from_json_text(f->get_string("kllens.tokenizer.json"),
+  const GgufValue* cfg = f.find_kv("kllens.tokenizer_config.json");
+  return Tokenizer::from_json_text(f.get_string("kllens.tokenizer.json"),
                                    cfg && cfg->type == GgufValueType::STRING ? cfg->s : "", path);
 }
 

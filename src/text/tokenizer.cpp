@@ -12,6 +12,7 @@
 
 #include "core/json.h"
 #include "kllens/error.h"
+#include "kllens/io.h"
 #include "text/added_tokens.h"
 #include "text/bpe.h"
 #include "text/byte_level.h"
@@ -183,33 +184,43 @@ class BpeTokenizer final : public Tokenizer {
 
 }  // namespace
 
-std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& tokenizer_json_path) {
-  const nlohmann::json json = read_json_file(tokenizer_json_path);
-  if (!json.is_object()) fail("{}: expected a JSON object", tokenizer_json_path);
-  const auto config_path = std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
-  const nlohmann::json config = std::filesystem::exists(config_path) ? read_json_file(config_path.string()) : nlohmann::json();
+namespace {
+
+// The one way a tokenizer is made, from the files' text (the disk and the GGUF path both
+// come here, and so does the fuzz target). config_text: tokenizer_config.json, or null if
+// there is none; each name is its text's name in errors.
+std::unique_ptr<Tokenizer> tokenizer_from_text(std::string_view json_text, const std::string& name,
+                                               const std::string* config_text,
+                                               const std::string& config_name) {
+  // The bounded parser of every file kllens reads (src/core/json.h).
+  const nlohmann::json json = parse_json(json_text, name);
+  if (!json.is_object()) fail("{}: expected a JSON object", name);
+  const nlohmann::json config = config_text ? parse_json(*config_text, config_name) : nlohmann::json();
   try {
-    return std::make_unique<BpeTokenizer>(json, tokenizer_json_path, config, config_path.string());
+    return std::make_unique<BpeTokenizer>(json, name, config, config_name);
   } catch (const nlohmann::json::exception& e) {
     // A field of the wrong type or missing where the format requires it.
-    fail("{}: {}", tokenizer_json_path, json_parse_message(e));
+    fail("{}: {}", name, json_parse_message(e));
   }
+}
+
+}  // namespace
+
+std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& tokenizer_json_path) {
+  const std::string json_text = read_file(tokenizer_json_path, kJsonMaxBytes);
+  const auto config_path = std::filesystem::path(tokenizer_json_path).parent_path() / "tokenizer_config.json";
+  const bool has_config = std::filesystem::exists(config_path);
+  const std::string config_text = has_config ? read_file(config_path.string(), kJsonMaxBytes) : "";
+  return tokenizer_from_text(json_text, tokenizer_json_path, has_config ? &config_text : nullptr,
+                             config_path.string());
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_json_text(const std::string& tokenizer_json,
                                                      const std::string& tokenizer_config,
                                                      const std::string& source) {
-  const std::string name = source + ": tokenizer.json";
-  const std::string config_name = source + ": tokenizer_config.json";
-  // The bounded parser of every file kllens reads (src/core/json.h).
-  const nlohmann::json json = parse_json(tokenizer_json, name);
-  const nlohmann::json config = tokenizer_config.empty() ? nlohmann::json() : parse_json(tokenizer_config, config_name);
-  if (!json.is_object()) fail("{}: expected a JSON object", name);
-  try {
-    return std::make_unique<BpeTokenizer>(json, name, config, config_name);
-  } catch (const nlohmann::json::exception& e) {
-    fail("{}: {}", name, json_parse_message(e));
-  }
+  return tokenizer_from_text(tokenizer_json, source + ": tokenizer.json",
+                             tokenizer_config.empty() ? nullptr : &tokenizer_config,
+                             source + ": tokenizer_config.json");
 }
 
 }  // namespace kllens

@@ -6,7 +6,7 @@
 #include "fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  const std::string_view text = kllens::fuzz::as_text(data, size);
   kllens::fuzz::run([&] {
     const auto p = kllens::Plan::from_json(kllens::parse_ordered_json(text, "plan.json"));
     (void)p.to_json().dump();

@@ -4,9 +4,9 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return kllens::fuzz::run([&] {
-    auto f = kllens::SafetensorsFile::open(kllens::fuzz::as_file(data, size));
-    volatile uint64_t sum = 0;  // touch every tensor's bytes: they must lie inside the map
+    auto f = kllens::SafetensorsFile::from_bytes("fuzz.safetensors", data, size);
+    volatile uint64_t sum = 0;  // touch every tensor's bytes: they must lie inside the input
     for (const auto& [name, t] : f->tensors())
-      for (size_t i = 0; i < t.bytes; i += 4096) sum = sum + t.data[i];
+      if (t.bytes > 0) sum = sum + t.data[0] + t.data[t.bytes - 1];
   });
 }

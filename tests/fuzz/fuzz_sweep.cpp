@@ -1,18 +1,13 @@
-// libFuzzer target: the sweep's saved state as --resume reads it: a probe file (with its
-// checksum) and probes/sweep.json (the fingerprint).
-#include "core/json.h"
+// libFuzzer target: the sweep's saved state as --resume reads it: probes/sweep.json (the
+// fingerprint) and a probe file (with its checksum).
+#include "fuzz_input.h"
 #include "kllens/lens.h"
 
-#include "fuzz_input.h"
-
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  kllens::fuzz::run([&] {
-    const auto j = kllens::parse_json(std::string_view(reinterpret_cast<const char*>(data), size),
-                                      "sweep.json");
-    (void)kllens::json_string_at(j, "fingerprint");
-  });
+  const std::string_view text = kllens::fuzz::as_text(data, size);
+  kllens::fuzz::run([&] { (void)kllens::parse_sweep_fingerprint(text, "sweep.json"); });
   return kllens::fuzz::run([&] {
-    const kllens::Probe p = kllens::read_probe_file(kllens::fuzz::as_file(data, size));
+    const kllens::Probe p = kllens::parse_probe_file(text, "probe.json");
     (void)p.key();
   });
 }
