@@ -422,7 +422,7 @@ std::vector<Case> cases() {
       {"SensitivityJsonWrongBits", "message",
        [](const std::string& d) {
          json r = sensitivity_report();
-         r["bits"] = {3};
+         r["bits"] = {5};  // 3 and 2 are probe-only widths now, 5 is none
          write_bytes(d + "/sensitivity.json", r.dump());
          return Command{"allocate " + d + " -o " + d + "/plan.json", d + "/plan.json"};
        },

@@ -133,5 +133,30 @@ TEST(LensRank, KendallAndSpearmanByHand) {
   EXPECT_NEAR(t.tau_b, 4 / std::sqrt(24.0), 1e-15);
 }
 
+TEST(LensAllocate, ProbeOnlyWidthsNeverEnterAPlan) {
+  // The same report plus INT2 and INT3 probes with the smallest KL of all: no cut-off, greedy
+  // or budget plan may pick them (they have no storage type), and the plans stay as before.
+  const SensitivityReport r = synthetic(6, 11);
+  SensitivityReport r2 = r;
+  r2.bits = {2, 3, 4, 8};
+  for (const LayerInfo& l : r.layers)
+    for (int b : {2, 3}) {
+      Probe p;
+      p.layer = l.name;
+      p.block = l.block;
+      p.bits = b;
+      p.m.kl_teacher_to_student = 1e-12 * b;
+      r2.probes.push_back(p);
+    }
+  for (const Probe* p : merged_by(r2, "kl_teacher_to_student")) EXPECT_TRUE(p->bits == 4 || p->bits == 8);
+  const auto a = cutoff_plans(r, 5, "kl_teacher_to_student"), b = cutoff_plans(r2, 5, "kl_teacher_to_student");
+  for (size_t k = 0; k < a.size(); ++k) EXPECT_EQ(a[k].choice, b[k].choice) << k;
+  const auto fa = pareto_front(r, "kl_teacher_to_student"), fb = pareto_front(r2, "kl_teacher_to_student");
+  ASSERT_EQ(fa.size(), fb.size());
+  for (size_t k = 0; k < fa.size(); ++k) EXPECT_EQ(fa[k].choice, fb[k].choice) << k;
+  const Plan g = greedy_plan(r2, 1.1, "kl_teacher_to_student", [](const Plan&) { return 1.0; }, 1.0);
+  for (const auto& c : g.choice) EXPECT_TRUE(c && c->storable());
+}
+
 }  // namespace
 }  // namespace kllens

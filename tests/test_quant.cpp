@@ -170,6 +170,81 @@ TEST(Quant, MatmulOnQuantisedEqualsMatmulOnDequantised) {
       }
 }
 
+// ---- fake quantisation (probe-only INT3 / INT2) ----------------------------------------
+
+TEST(FakeQuant, EqualsTheStoredWeightDequantisedAt8And4Bits) {
+  std::mt19937 rng(4);
+  for (const QuantSpec& s : kSpecs)
+    for (int64_t K : kCols) {
+      const int64_t N = 5;
+      const auto w = random_matrix(rng, N, K);
+      EXPECT_EQ(fake_quantize(w.data(), N, K, s), dequantize(quantize(w.data(), N, K, s)))
+          << s.name() << " K=" << K;
+    }
+}
+
+TEST(FakeQuant, Int3AndInt2MatchTheFormulaWithinHalfAStep) {
+  std::mt19937 rng(5);
+  for (int bits : {3, 2})
+    for (int group : {0, 32, 64, 128})
+      for (int64_t K : kCols) {
+        const QuantSpec s{bits, group};
+        const int64_t N = 5;
+        const auto w = random_matrix(rng, N, K);
+        std::vector<float> scales;
+        const auto got = fake_quantize(w.data(), N, K, s);
+        ASSERT_EQ(got, expected(w, N, K, s, &scales)) << s.name() << " K=" << K;
+        // Every value within half a step of w, and on the grid {-qmax..qmax}·scale.
+        const int64_t g = group == 0 ? K : group, per_row = (K + g - 1) / g;
+        for (int64_t r = 0; r < N; ++r)
+          for (int64_t k = 0; k < K; ++k) {
+            const float sc = scales[size_t(r * per_row + k / g)];
+            const float x = w[size_t(r * K + k)], y = got[size_t(r * K + k)];
+            EXPECT_LE(std::fabs(x - y), 0.5f * sc * (1 + 1e-6f)) << s.name() << " " << r << "," << k;
+            EXPECT_LE(std::fabs(y / sc), float(s.qmax()) + 1e-6f);
+          }
+      }
+}
+
+TEST(FakeQuant, HandWorkedRows) {
+  // absmax 1: INT2 has qmax 1, scale 1, so it is ternary: rne(0.9) = 1, rne(±0.3) = 0,
+  // rne(0.5) = 0 (half to even). INT3 has qmax 3, scale 1/3: w/s = 2.7, −0.9, 0.6, −3, 1.5.
+  const std::vector<float> row = {0.9f, -0.3f, 0.2f, -1.0f, 0.5f};
+  EXPECT_EQ(fake_quantize(row.data(), 1, 5, {2, 0}), (std::vector<float>{1, 0, 0, -1, 0}));
+  const float s = 1.0f / 3.0f;
+  EXPECT_EQ(fake_quantize(row.data(), 1, 5, {3, 0}), (std::vector<float>{3 * s, -1 * s, 1 * s, -3 * s, 2 * s}));
+}
+
+TEST(FakeQuant, ProbeOnlyWidthsHaveNoStorage) {
+  for (const QuantSpec s : {QuantSpec{3, 0}, QuantSpec{2, 32}}) {
+    EXPECT_NO_THROW(s.validate());
+    EXPECT_FALSE(s.storable());
+    EXPECT_THROW(s.storage(), Error);
+    EXPECT_THROW(QuantSpec::parse(s.name()), Error);  // no plan or checkpoint names them
+  }
+  EXPECT_EQ((QuantSpec{2, 32}).name(), "q2_g32");
+  EXPECT_THROW((QuantSpec{5, 0}).validate(), Error);
+  EXPECT_THROW((QuantSpec{1, 0}).validate(), Error);
+}
+
+TEST(FakeQuant, QuantizeWeightGivesAnF32WeightOfTheFakeValues) {
+  auto be = make_cpu_backend(best_cpu_tier());
+  std::mt19937 rng(6);
+  for (const QuantSpec s : {QuantSpec{3, 0}, QuantSpec{2, 0}, QuantSpec{3, 32}, QuantSpec{2, 128}}) {
+    const int64_t N = 37, K = 100;
+    const auto w = random_matrix(rng, N, K);
+    Weight src;
+    src.w = be->alloc(DType::F32, {N, K});
+    be->upload(src.w, w.data());
+    src.bias = test::random_f32(*be, rng, 1, N, -1, 1).reshape({N});
+    const Weight q = quantize_weight(*be, src, s);
+    ASSERT_EQ(q.w.dtype, DType::F32);
+    EXPECT_TRUE(q.scale.empty());
+    EXPECT_EQ(test::to_host(*be, q.w), fake_quantize(w.data(), N, K, s)) << s.name();
+    EXPECT_EQ(q.bias.buf, src.bias.buf);
+  }
+}
+
 TEST(Quant, SpecsAndSizes) {
   for (const QuantSpec& s : kSpecs) EXPECT_EQ(QuantSpec::parse(s.name()), s);
   EXPECT_THROW(QuantSpec::parse("q5"), Error);

@@ -79,7 +79,7 @@ void register_allocate(CLI::App& app) {
       const double base = perplexity(*model, ids, a->ppl_ctx).ppl();
       ProgressBar bar("greedy");
       int64_t step = 0;
-      const int64_t total = int64_t(r.probes.size());
+      const int64_t total = int64_t(merged_by(r, a->metric).size());  // the 4- and 8-bit probes
       chosen = greedy_plan(r, a->gamma, a->metric, [&](const Plan& p) {
         auto guards = apply_plan(*model, p);
         const double ppl = perplexity(*model, ids, a->ppl_ctx).ppl();

@@ -121,7 +121,7 @@ void run_lens_on(const LensArgs& a, BackendHandle& be) {
     fmt::print("== greedy (gamma {})\n", a.gamma);
     ProgressBar bar("greedy");
     int64_t step = 0;
-    const int64_t total = int64_t(rep.probes.size());
+    const int64_t total = int64_t(merged_by(rep, metric).size());  // the 4- and 8-bit probes
     plans.push_back(greedy_plan(rep, a.gamma, metric, [&](const Plan& p) {
       auto guards = apply_plan(*model, p);
       const double ppl = perplexity(*model, ids, a.ctx).ppl();

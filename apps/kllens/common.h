@@ -115,5 +115,6 @@ void register_lens(CLI::App& app);
 void register_merge(CLI::App& app);
 void register_check_kernels(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_robustness(CLI::App& app);
 
 }  // namespace kllens::cli

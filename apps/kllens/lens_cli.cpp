@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
@@ -47,7 +48,8 @@ void ProgressBar::update(int64_t done, int64_t total, const std::string& what, i
 std::vector<int> parse_bits(const std::string& list) {
   std::vector<int> bits;
   for (int32_t v : parse_ids(list, "--bits")) {
-    if (v != 4 && v != 8) fail("--bits: {} (expected 4 and/or 8)", v);
+    if (v != 2 && v != 3 && v != 4 && v != 8) fail("--bits: {} (expected 2, 3, 4 or 8)", v);
+    if (std::find(bits.begin(), bits.end(), v) != bits.end()) fail("--bits: {} given twice", v);
     bits.push_back(v);
   }
   return bits;
@@ -65,7 +67,10 @@ void add_sweep_options(CLI::App* cmd, SweepArgs& a, bool with_model_and_out) {
   cmd->add_option("--samples", a.samples, "Calibration windows")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--seqlen", a.seqlen, "Tokens per calibration window")->capture_default_str()->check(CLI::Range(2, 1 << 20));
   cmd->add_option("--seed", a.seed, "Seed of the window choice")->capture_default_str();
-  cmd->add_option("--bits", a.bits, "Bit widths to probe")->capture_default_str();
+  cmd->add_option("--bits", a.bits,
+                  "Bit widths to probe: 4 and 8, and 2 and 3 for probing only (fake quantisation: "
+                  "plans, quantize and GGUF use the 4- and 8-bit probes alone)")
+      ->capture_default_str();
   cmd->add_option("--group", a.group, "Quantisation grouping: channel, 32, 64 or 128")
       ->capture_default_str()->check(CLI::IsMember({"channel", "32", "64", "128"}));
   cmd->add_option("--layers", a.layers, "Only layers whose name matches this regex");
@@ -164,6 +169,43 @@ SweepArgs after_device_fault(const SweepArgs& a) {
   return b;
 }
 
+SweepOptions sweep_options(const SweepArgs& a) {
+  SweepOptions opt;
+  opt.bits = parse_bits(a.bits);
+  opt.group = QuantSpec::parse_group(a.group);
+  opt.layers_regex = a.layers;
+  opt.prefix_reuse = !a.no_prefix_reuse;
+  opt.include_head = a.include_head;
+  opt.ppl_ctx = a.ppl_ctx;
+  opt.out_dir = a.out;
+  opt.resume = a.resume;
+  opt.max_probes = a.max_probes;
+  opt.teacher_cache_mb = a.teacher_cache_mb;
+  return opt;
+}
+
+std::string sweep_fingerprint(const SweepArgs& a, int64_t windows, int64_t T, const std::vector<int32_t>& ids,
+                              const std::vector<int32_t>& ppl_tokens, int64_t vocab) {
+  // Content hashes, not paths alone: weights changed in place or other calibration ids
+  // must not resume onto probes computed from the old ones.
+  const uint64_t h = ids_content_hash(ppl_tokens, ids_content_hash(ids));
+  std::string fp = fmt::format("model={} weights={:016x} windows={} seqlen={} ids={:016x} bits={} "
+                               "group={} layers={} ppl_ctx={} vocab={}",
+                               std::filesystem::absolute(a.model).lexically_normal().string(),
+                               weights_content_hash(a.model), windows, T, h, a.bits, a.group, a.layers,
+                               ppl_tokens.empty() ? 0 : a.ppl_ctx, vocab);
+  if (a.include_head) fp += " head=1";  // sweeps without the head keep their fingerprint
+  return fp;
+}
+
+int64_t other_params(const std::string& model_dir, const std::vector<LayerInfo>& layers) {
+  int64_t total = 0;
+  const TensorStore store = open_model_files(model_dir).store;
+  for (const std::string& n : store.names()) total += shape_numel(store.get(n).shape);
+  for (const LayerInfo& l : layers) total -= l.out_features * l.in_features;
+  return total;
+}
+
 bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
   if (a.calib.empty() == a.calib_ids.empty()) fail("give --calib FILE or --calib-ids FILE");
   refuse_output_over_inputs("--out", a.out, {a.model, a.calib, a.calib_ids, a.ppl_text});
@@ -185,17 +227,7 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
     auto tok = load_tokenizer(a.model);
     ids = sample_windows(tok->encode(read_text(a.calib)), a.samples, a.seqlen, a.seed, windows);
   }
-  SweepOptions opt;
-  opt.bits = parse_bits(a.bits);
-  opt.group = QuantSpec::parse_group(a.group);
-  opt.layers_regex = a.layers;
-  opt.prefix_reuse = !a.no_prefix_reuse;
-  opt.include_head = a.include_head;
-  opt.ppl_ctx = a.ppl_ctx;
-  opt.out_dir = a.out;
-  opt.resume = a.resume;
-  opt.max_probes = a.max_probes;
-  opt.teacher_cache_mb = a.teacher_cache_mb;
+  SweepOptions opt = sweep_options(a);
   opt.shard_index = shard.index;
   opt.shard_count = shard.count;
   if (!a.ppl_text.empty()) {
@@ -204,16 +236,7 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
     if (a.ppl_tokens > 0 && int64_t(opt.ppl_tokens.size()) > a.ppl_tokens)
       opt.ppl_tokens.resize(size_t(a.ppl_tokens));
   }
-  // Content hashes, not paths alone: weights changed in place or other calibration ids
-  // must not resume onto probes computed from the old ones.
-  const uint64_t h = ids_content_hash(opt.ppl_tokens, ids_content_hash(ids));
-  opt.fingerprint = fmt::format("model={} weights={:016x} windows={} seqlen={} ids={:016x} bits={} "
-                                "group={} layers={} ppl_ctx={} vocab={}",
-                                std::filesystem::absolute(a.model).lexically_normal().string(),
-                                weights_content_hash(a.model), windows, T, h, a.bits, a.group,
-                                a.layers, opt.ppl_tokens.empty() ? 0 : a.ppl_ctx,
-                                model->config().vocab_size);
-  if (a.include_head) opt.fingerprint += " head=1";  // sweeps without the head keep their fingerprint
+  opt.fingerprint = sweep_fingerprint(a, windows, T, ids, opt.ppl_tokens, model->config().vocab_size);
   std::filesystem::create_directories(a.out);
   ProgressBar bar("probes");
   int64_t skipped = 0;  // probes loaded from disk do not count towards the ETA
@@ -233,11 +256,7 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out) {
     models.push_back(copies.back().get());
   }
   out = run_sensitivity(models, a.model, ids, windows, T, opt);
-  int64_t total = 0;
-  const TensorStore store = open_model_files(a.model).store;
-  for (const std::string& n : store.names()) total += shape_numel(store.get(n).shape);
-  for (const LayerInfo& l : out.layers) total -= l.out_features * l.in_features;
-  out.other_params = total;
+  out.other_params = other_params(a.model, out.layers);
   if (!out.complete) return false;
   if (a.shard.empty())
     write_sensitivity(out, a.out);

@@ -41,6 +41,14 @@ bool run_sweep(const SweepArgs& a, Backend& be, SensitivityReport& out);
 // The sweep `a` again after a device fault stopped it (run_with_cpu_fallback): on the CPU
 // alone, keeping the probes it saved (--resume; the fingerprint is the same).
 SweepArgs after_device_fault(const SweepArgs& a);
+// run_sweep's pieces, shared with `kllens robustness`: the SweepOptions of the arguments (all
+// but the perplexity tokens, out_dir = a.out, no fingerprint or progress), the --resume
+// fingerprint of a sweep over `ids` ([windows, T]) with perplexity on `ppl_tokens`, and the
+// parameters outside the probed layers (kept F16 in plans).
+SweepOptions sweep_options(const SweepArgs& a);
+std::string sweep_fingerprint(const SweepArgs& a, int64_t windows, int64_t T, const std::vector<int32_t>& ids,
+                              const std::vector<int32_t>& ppl_tokens, int64_t vocab);
+int64_t other_params(const std::string& model_dir, const std::vector<LayerInfo>& layers);
 
 // "\r<label> [#####.....] k/n  12.3%  elapsed 1m02s  eta 3m10s  <what>" on stderr when it is a
 // terminal, otherwise one line per step.

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   cli::register_evaluate(app);
   cli::register_lens(app);
   cli::register_merge(app);
+  cli::register_robustness(app);
   cli::register_check_kernels(app);
   cli::register_quantize(app);
   cli::refuse_non_finite_numbers(app);

@@ -260,7 +260,8 @@ struct Plan {
   static Plan load(const std::string& path);
 };
 
-// The merged 4- and 8-bit probe list sorted by `metric` ascending (ties: report order).
+// The merged 4- and 8-bit probe list sorted by `metric` ascending (ties: report order); the
+// probe-only INT3/INT2 probes are left out (no plan can store them).
 std::vector<const Probe*> merged_by(const SensitivityReport& r, const std::string& metric);
 // Plan with every layer at `spec` (or F16 when empty).
 Plan uniform_plan(const SensitivityReport& r, const std::optional<QuantSpec>& spec,
@@ -314,6 +315,43 @@ struct EvalResult {
 EvalResult evaluate_plan(Model& model, const Plan& plan, const std::vector<int32_t>& tokens,
                          int64_t ctx, int64_t decode_tokens = 32,
                          const std::function<void(int64_t, int64_t)>& progress = nullptr);
+
+// ---- calibration robustness (src/lens/robustness.cpp) ----------------------------------
+// Do the rankings survive a smaller or an out-of-domain calibration set? A sweep over the
+// first k of the full set's windows (nested subsets) or over another text gives one row:
+// each metric's rank agreement with the damage (rank_report, with the full sweep's
+// perplexities: the damage does not depend on the calibration), the rank agreement of its KL
+// ordering with the full sweep's, per bit width, and how many layers the plans built from it
+// (cut-offs and size budgets, as `lens` builds them) assign differently from the full set's.
+struct RobustnessOptions {
+  int points = 10;                        // cut-off plans p01..pN
+  std::vector<double> budgets_bpw{5, 6, 7};  // size budgets in bits per linear weight
+  BootstrapOptions boot;
+};
+struct RobustnessRow {
+  std::string name, kind;                 // "f0.25" / "ood"; "subset" or "ood"
+  double fraction = NAN;                  // of the full set's windows (NaN for ood)
+  int64_t windows = 0, seqlen = 0;
+  std::vector<RankTable> rank;            // every metric against the damage, per bit width
+  std::vector<std::pair<int, RankStats>> kl_vs_full;  // KL ordering against the full set's
+  // Plan name → layers assigned differently from the full set's plan of that name (−1: the
+  // budget fits in one of the two reports only).
+  std::vector<std::pair<std::string, int64_t>> plan_changes;
+};
+// Copies every probe's perplexity from `full` into the same probe (layer, bits) of `sub`.
+void attach_perplexity(SensitivityReport& sub, const SensitivityReport& full);
+// The plans lens builds from a report by KL(teacher‖student): cut-offs p01..pN and one
+// "budget-<B>bpw" per budget that fits.
+std::vector<Plan> robustness_plans(const SensitivityReport& r, const RobustnessOptions& opt);
+// One row: `sub` (with perplexity, attach_perplexity) against the full sweep.
+RobustnessRow robustness_row(const SensitivityReport& full, const SensitivityReport& sub,
+                             const std::string& name, const std::string& kind, double fraction,
+                             const RobustnessOptions& opt);
+// robustness.json: `header` (what was run) plus "rows"; robustness.md: a title, `intro` (what
+// was run, in words) and the tables.
+nlohmann::ordered_json robustness_json(const nlohmann::ordered_json& header,
+                                       const std::vector<RobustnessRow>& rows);
+std::string robustness_markdown(const std::string& intro, const std::vector<RobustnessRow>& rows);
 
 // ---- plots (src/lens/svg.cpp): self-contained SVG drawn by kllens ----------------------
 struct PlotSeries {

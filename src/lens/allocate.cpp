@@ -126,7 +126,8 @@ double plan_kl(const SensitivityReport& r, const Plan& p, const std::string& met
 
 std::vector<const Probe*> merged_by(const SensitivityReport& r, const std::string& metric) {
   std::vector<const Probe*> m;
-  for (const Probe& p : r.probes) m.push_back(&p);
+  for (const Probe& p : r.probes)
+    if (QuantSpec{p.bits, r.group}.storable()) m.push_back(&p);  // INT3/INT2: probes only
   std::stable_sort(m.begin(), m.end(), [&](const Probe* a, const Probe* b) {
     return metric_value(a->m, metric) < metric_value(b->m, metric);
   });
@@ -195,7 +196,7 @@ std::vector<Plan> pareto_front(const SensitivityReport& r, const std::string& me
     std::vector<std::pair<int, std::pair<double, double>>> opts = {
         {0, {weight_bytes(l.out_features, l.in_features, std::nullopt), 0.0}}};
     for (int b : r.bits)
-      if (const Probe* p = r.find(l.name, b))
+      if (const Probe* p = QuantSpec{b, r.group}.storable() ? r.find(l.name, b) : nullptr)
         opts.push_back({b, {weight_bytes(l.out_features, l.in_features, QuantSpec{b, r.group}),
                             metric_value(p->m, metric)}});
     std::vector<State> next;

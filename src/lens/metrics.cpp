@@ -158,8 +158,9 @@ SensitivityReport SensitivityReport::from_json(const nlohmann::ordered_json& j) 
   const auto& bits = json_at(j, "bits");
   if (!bits.is_array()) fail("key 'bits' must be a list, got {}", json_excerpt(bits));
   for (const auto& b : bits) {
-    const auto v = json_int(b, 4, 8);
-    if (!v || (*v != 4 && *v != 8)) fail("key 'bits' holds {}, not 4 or 8", json_excerpt(b));
+    const auto v = json_int(b, 2, 8);
+    if (!v || (*v != 2 && *v != 3 && *v != 4 && *v != 8))
+      fail("key 'bits' holds {}, not 2, 3, 4 or 8", json_excerpt(b));
     r.bits.push_back(int(*v));
   }
   r.complete = json_bool_at(j, "complete");

@@ -238,8 +238,10 @@ std::string rank_verdict(const std::vector<RankTable>& tables, int64_t eval_toke
           "more calibration windows (--samples){}.\n",
           t.bits, t.n, best->first, b.tau_b, b.tau_b_ci.lo, b.tau_b_ci.hi, b.tau_p,
           eval_tokens > 0 ? fmt::format("{} eval tokens", eval_tokens) : std::string("the eval text"),
-          t.bits > 4 ? "; the 4-bit probes, whose damage is larger, resolve sooner"
-                     : " (kllens probes 4 and 8 bits; lower widths, whose damage is larger, are not implemented)");
+          t.bits > 4   ? "; the 4-bit probes, whose damage is larger, resolve sooner"
+          : t.bits > 2 ? "; lower widths (--bits 2,3: probe-only fake quantisation), whose damage is "
+                         "larger, resolve sooner"
+                       : "");
       continue;
     }
     s += fmt::format("- **{}-bit**: **{} orders the {} layers best** (τ-b {:.3f}, 95% CI [{:.3f}, {:.3f}], p {:.2g}){}. "

@@ -68,7 +68,7 @@ Probe parse_probe_file(std::string_view text, const std::string& path) {
   try {
     p.layer = json_string_at(j, "layer");
     p.block = json_int_at(j, "block", 0, 1 << 20);
-    p.bits = int(json_int_at(j, "bits", 4, 8));
+    p.bits = int(json_int_at(j, "bits", 2, 8));
     const auto& m = json_at(j, "metrics");
     p.m.kl_teacher_to_student = json_double_at(m, "kl_teacher_to_student");
     p.m.kl_student_to_teacher = json_double_at(m, "kl_student_to_teacher");

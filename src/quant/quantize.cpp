@@ -20,19 +20,22 @@ namespace kllens {
 // ---- QuantSpec -----------------------------------------------------------------------
 
 void QuantSpec::validate() const {
-  KL_CHECK(bits == 8 || bits == 4, "quantisation bits {} (expected 4 or 8)", bits);
+  KL_CHECK(bits == 8 || bits == 4 || bits == 3 || bits == 2,
+           "quantisation bits {} (expected 4 or 8; 2 or 3 for probes)", bits);
   KL_CHECK(group == 0 || group == 32 || group == 64 || group == 128,
            "quantisation group {} (expected channel, 32, 64 or 128)", group);
 }
 
 DType QuantSpec::storage() const {
   validate();
+  if (!storable())
+    fail("INT{} is a probe-only width (fake quantisation): it has no storage type", bits);
   if (group == 0) return bits == 8 ? DType::Q8_C : DType::Q4_C;
   return bits == 8 ? DType::Q8_0 : DType::Q4_0;
 }
 
 std::string QuantSpec::name() const {
-  std::string s = bits == 8 ? "q8" : "q4";
+  std::string s = "q" + std::to_string(bits);
   if (group != 0) s += "_g" + std::to_string(group);
   return s;
 }
@@ -120,6 +123,21 @@ void group_row(const float* w, int64_t K, int bits, int group, uint8_t* dst) {
   }
 }
 
+// Fake quantisation of one row: w' = q · scale with the scale of channel_row / group_row.
+void fake_row(const float* w, int64_t K, int bits, int group, float* out) {
+  const int qmax = (1 << (bits - 1)) - 1;
+  const int64_t g = group == 0 ? K : group;
+  for (int64_t g0 = 0; g0 < K; g0 += g) {
+    const int64_t n = std::min<int64_t>(g, K - g0);
+    float s = std::max(absmax(w + g0, n), 1e-5f) / float(qmax);
+    if (group != 0) {
+      s = f16_to_f32(f32_to_f16(s));
+      KL_CHECK(std::isfinite(s) && s > 0.0f, "group scale {} does not fit FP16", s);
+    }
+    for (int64_t k = g0; k < g0 + n; ++k) out[k] = float(quant_one(w[k], s, qmax)) * s;
+  }
+}
+
 }  // namespace
 
 void quantize_rows(const float* w, int64_t ld, int64_t K, int64_t r0, int64_t r1, QuantSpec spec,
@@ -158,10 +176,20 @@ std::vector<float> dequantize(const HostQuant& q) {
   return out;
 }
 
+std::vector<float> fake_quantize(const float* w, int64_t N, int64_t K, QuantSpec spec) {
+  spec.validate();
+  std::vector<float> out(size_t(N * K));
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t r = 0; r < N; ++r) fake_row(w + r * K, K, spec.bits, spec.group, out.data() + r * K);
+  return out;
+}
+
 // ---- on a backend --------------------------------------------------------------------
 
-Weight quantize_weight_host(Backend& backend, const Weight& src, QuantSpec spec) {
-  const Tensor& W = src.w;
+namespace {
+
+// A linear weight [N, K] (F32 / F16 / BF16) as F32 on the host.
+std::vector<float> download_f32(Backend& backend, const Tensor& W) {
   KL_CHECK(W.shape.size() == 2, "quantize_weight: weight must be [N, K], got {}",
            shape_str(W.shape));
   KL_CHECK(W.dtype == DType::F32 || W.dtype == DType::F16 || W.dtype == DType::BF16,
@@ -173,6 +201,14 @@ Weight quantize_weight_host(Backend& backend, const Weight& src, QuantSpec spec)
   for (int64_t r = 0; r < N; ++r)
     cpu::dequant_row(W.dtype, raw.data() + size_t(r) * W.row_bytes(), K, 1.0f,
                      f32.data() + r * K);
+  return f32;
+}
+
+}  // namespace
+
+Weight quantize_weight_host(Backend& backend, const Weight& src, QuantSpec spec) {
+  const std::vector<float> f32 = download_f32(backend, src.w);
+  const int64_t N = src.w.shape[0], K = src.w.shape[1];
   const HostQuant q = quantize(f32.data(), N, K, spec);
   Weight out;
   out.w = backend.alloc(q.type, {N, K});
@@ -185,8 +221,20 @@ Weight quantize_weight_host(Backend& backend, const Weight& src, QuantSpec spec)
   return out;
 }
 
+Weight fake_quantize_weight(Backend& backend, const Weight& src, QuantSpec spec) {
+  const std::vector<float> f32 = download_f32(backend, src.w);
+  const int64_t N = src.w.shape[0], K = src.w.shape[1];
+  const std::vector<float> wq = fake_quantize(f32.data(), N, K, spec);
+  Weight out;
+  out.w = backend.alloc(DType::F32, {N, K});
+  backend.upload(out.w, wq.data());
+  out.bias = src.bias;
+  return out;
+}
+
 Weight quantize_weight(Backend& backend, const Weight& src, QuantSpec spec) {
   spec.validate();
+  if (!spec.storable()) return fake_quantize_weight(backend, src, spec);
   if (spec.group == 0 || spec.group == 32) return backend.quantize_weight(src, spec.storage());
   return quantize_weight_host(backend, src, spec);
 }
