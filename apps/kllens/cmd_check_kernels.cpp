@@ -38,6 +38,18 @@ int run_check(const CheckArgs& a) {
     for (const std::string& d : list_vulkan_devices()) fmt::print("{}\n", d);
     return 0;
   }
+  // The device first: a --device that does not exist is refused before the cases are built.
+  VulkanOptions o;
+  o.device_index = a.device;
+  o.validation = a.validation;
+  std::unique_ptr<Backend> vulkan;
+  try {
+    vulkan = make_vulkan_backend(o);
+  } catch (const Error& e) {
+    // A device the user named that does not exist is a mistake in --device, said so.
+    if (a.device >= 0) fail("--device: {}", e.what());
+    throw;
+  }
   const std::vector<check::OpCase> cases = check::all_cases(a.op);
   if (cases.empty()) fail("check-kernels: no cases for op '{}'", a.op);
   std::vector<std::unique_ptr<Backend>> owned;
@@ -45,16 +57,7 @@ int run_check(const CheckArgs& a) {
   owned.push_back(make_cpu_backend(CpuTier::reference));
   if (cpu_tier_supported(CpuTier::avx2)) owned.push_back(make_cpu_backend(CpuTier::avx2)), short_names.push_back("avx2");
   short_names.push_back("vk");
-  VulkanOptions o;
-  o.device_index = a.device;
-  o.validation = a.validation;
-  try {
-    owned.push_back(make_vulkan_backend(o));
-  } catch (const Error& e) {
-    // A device the user named that does not exist is a mistake in --device, said so.
-    if (a.device >= 0) fail("--device: {}", e.what());
-    throw;
-  }
+  owned.push_back(std::move(vulkan));
   Backend& vk = *owned.back();
   std::vector<Backend*> backends;
   for (auto& b : owned) backends.push_back(b.get());
