@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <numeric>
 
+#include "core/tensor_view.h"
 #include "cpu/cpu_features.h"
 #include "kllens/error.h"
 #include "support/compare.h"
@@ -77,6 +78,23 @@ TEST(CpuBackend, CopyAndFillZeroTouchOnlyTheirColumns) {
   }
   EXPECT_THROW(be->copy(src, be->alloc(DType::F32, {5, 6})), Error);
   EXPECT_THROW(be->copy(src, be->alloc(DType::F16, {5, 7})), Error);
+}
+
+// Views are made by checked methods only: a view outside its tensor is refused.
+TEST(CpuBackend, ViewsOutsideTheirTensorAreRefused) {
+  auto be = make_cpu_backend(best_cpu_tier());
+  const Tensor t = be->alloc(DType::F16, {3, 8});  // 48 bytes
+  const Tensor words = view_as(t, 8, DType::I32, {2, 5});
+  EXPECT_EQ(words.offset, t.offset + 8);
+  EXPECT_EQ(words.span_bytes(), 40u);
+  EXPECT_THROW(view_as(t, 12, DType::I32, {2, 5}), Error);  // 4 bytes past the end
+  EXPECT_THROW(view_as(t, 64, DType::I32, {1}), Error);
+  EXPECT_THROW(view_as(t.slice_cols(0, 4), 0, DType::I32, {1}), Error);  // strided
+  EXPECT_THROW(t.slice_rows(2, 2), Error);
+  EXPECT_THROW(t.slice_cols(6, 3), Error);
+  EXPECT_THROW(t.slice_elems(20, 5), Error);
+  EXPECT_THROW(t.reshape({5, 5}), Error);
+  EXPECT_THROW(t.reshape_rows({4, 8}), Error);
 }
 
 TEST(CpuBackend, AddBothTiersExact) {

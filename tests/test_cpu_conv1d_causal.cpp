@@ -28,7 +28,7 @@ Conv1dArgs make_args(Backend& be, std::mt19937& rng, const Case& c) {
   a.weight = test::random_f32(be, rng, c.C, c.K, -1.0f, 1.0f);
   if (c.bias) a.bias = test::random_f32(be, rng, 1, c.C, -1.0f, 1.0f).reshape({c.C});
   a.state = test::random_f32(be, rng, c.B * (c.K - 1), c.C, -2.0f, 2.0f, c.pad);
-  a.state.shape = {c.B, c.K - 1, c.C};
+  a.state = a.state.reshape_rows({c.B, c.K - 1, c.C});
   a.out = test::random_f32(be, rng, c.B * c.T, c.C, 0.0f, 1.0f, c.pad);
   return a;
 }

@@ -53,7 +53,7 @@ SsdScanArgs make_args(Backend& be, std::mt19937& rng, const Case& c) {
   a.A = test::random_f32(be, rng, 1, c.nh, -16.0f, -1.0f).reshape({c.nh});
   if (c.D) a.D = test::random_f32(be, rng, 1, c.nh, 0.5f, 1.5f).reshape({c.nh});
   a.state = test::random_f32(be, rng, c.B * I, c.N, -1.0f, 1.0f);
-  a.state.shape = {c.B, c.nh, c.P, c.N};
+  a.state = a.state.reshape_rows({c.B, c.nh, c.P, c.N});
   a.out = test::random_f32(be, rng, rows, I, 0.0f, 1.0f, c.pad);
   return a;
 }

@@ -42,7 +42,7 @@ SsmScanArgs make_args(Backend& be, std::mt19937& rng, const Case& c) {
   if (c.D) a.D = test::random_f32(be, rng, 1, c.I, 0.5f, 1.5f).reshape({c.I});
   if (c.z) a.z = test::random_f32(be, rng, rows, c.I, -3.0f, 3.0f, c.pad);
   a.state = test::random_f32(be, rng, c.B * c.I, c.N, -1.0f, 1.0f);
-  a.state.shape = {c.B, c.I, c.N};
+  a.state = a.state.reshape_rows({c.B, c.I, c.N});
   a.out = test::random_f32(be, rng, rows, c.I, 0.0f, 1.0f, c.pad);
   return a;
 }

@@ -51,8 +51,9 @@ TEST_P(Kernels, EveryTierMatchesTheReference) {
   const check::CaseResult r = check::run_case(c, be);
   ASSERT_TRUE(r.error.empty()) << c.op << " " << c.params << ": " << r.error;
   for (const check::PairCheck& p : r.pairs) {
-    std::printf("    %-14s vs %-14s nmse %.2e  max_rel %.2e  (≤ %.0e)\n", p.ref.c_str(), p.test.c_str(),
-                p.nmse, p.max_rel, c.max_nmse);
+    const std::string at = p.first_over();
+    std::printf("    %-14s vs %-14s nmse %.2e  max_rel %.2e  (≤ %.0e)%s%s\n", p.ref.c_str(), p.test.c_str(),
+                p.nmse, p.max_rel, c.max_nmse, at.empty() ? "" : "  first over its share: ", at.c_str());
     std::string worst;
     for (const check::OutputCheck& o : p.outputs)
       if (!o.cmp.ok(c.max_nmse)) worst += o.name + ", worst:\n" + o.cmp.worst;
@@ -65,6 +66,23 @@ TEST_P(Kernels, EveryTierMatchesTheReference) {
     EXPECT_EQ(vulkan_validation_messages(*test::vulkan()), 0);
   }
 #endif
+}
+
+// The compare locates a failure: max-rel error and the first element over the bound, by
+// its multi-dimensional index, as check-kernels and the test above print them.
+TEST(KernelCompare, ReportsMaxRelAndTheFirstMismatchingIndex) {
+  std::vector<double> ref(12), got(12);
+  for (size_t i = 0; i < ref.size(); ++i) ref[i] = got[i] = 1.0 + double(i);
+  got[6] = 7.5;   // [1,2] of [3, 4]: the first over the bound
+  got[11] = 12.5;  // [2,3]
+  check::PairCheck p;
+  p.outputs.push_back({"out", check::compare(ref, got, {3, 4}, 1e-7, false), true});
+  const check::Comparison& c = p.outputs[0].cmp;
+  EXPECT_EQ(c.over, 2);
+  EXPECT_EQ(c.first_over, 6);
+  EXPECT_NEAR(c.max_rel, 0.5 / 7.0, 1e-12);
+  EXPECT_EQ(p.first_over(), "out[1,2] ref=7 got=7.5");
+  EXPECT_FALSE(c.ok(1e-7));
 }
 
 INSTANTIATE_TEST_SUITE_P(All, Kernels, ::testing::Range<size_t>(0, cases().size()),

@@ -136,7 +136,7 @@ TEST(VulkanFaults, GenerateGoesOnOnTheCpuFromTheTokensPrinted) {
 TEST(VulkanFaults, BenchGoesOnOnTheCpu) {
   REQUIRE_VULKAN();
   const std::string args = "bench " + shared_path("fixtures/tiny-mamba") + " -p 8 -n 4 -r 1 -o csv --backend vulkan";
-  for (const char* fault : {"lost:3"}) {  // after the pp8 rows' submissions: they are dropped
+  for (const char* fault : {"lost:3"}) {  // a submission part-way through the tests
     const CliResult r = run_with_fault(fault, args);
     ASSERT_EQ(r.status, 0) << fault << ": " << r.err;
     EXPECT_EQ(count(r.err, "; continuing on the CPU\n"), 1u) << fault << ": " << r.err;

@@ -1,9 +1,10 @@
 // kllens check-kernels [--op NAME] [--perf] [--validation] [--device N] [--list-devices]
 // Every checker case (include/kllens/check.h) on the CPU's scalar reference tier, its AVX2
 // tier and Vulkan; every pair compared against the case's bound (NMSE, elements over the
-// bound, NaN/Inf mismatches, guard regions). Prints one line per case with the NMSE of
-// reference vs AVX2, reference vs Vulkan and AVX2 vs Vulkan, and exits non-zero on any
-// failure. --perf adds time per launch and GB/s, GFLOP/s per backend.
+// bound, NaN/Inf mismatches, guard regions). Prints one line per case with the NMSE and
+// max-rel error of reference vs AVX2, reference vs Vulkan and AVX2 vs Vulkan, and the first
+// element over the bound (its index and both values) wherever there is one; exits non-zero
+// on any failure. --perf adds time per launch and GB/s, GFLOP/s per backend.
 #include <fmt/format.h>
 
 #include "common.h"
@@ -37,6 +38,18 @@ int run_check(const CheckArgs& a) {
     for (const std::string& d : list_vulkan_devices()) fmt::print("{}\n", d);
     return 0;
   }
+  // The device first: a --device that does not exist is refused before the cases are built.
+  VulkanOptions o;
+  o.device_index = a.device;
+  o.validation = a.validation;
+  std::unique_ptr<Backend> vulkan;
+  try {
+    vulkan = make_vulkan_backend(o);
+  } catch (const Error& e) {
+    // A device the user named that does not exist is a mistake in --device, said so.
+    if (a.device >= 0) fail("--device: {}", e.what());
+    throw;
+  }
   const std::vector<check::OpCase> cases = check::all_cases(a.op);
   if (cases.empty()) fail("check-kernels: no cases for op '{}'", a.op);
   std::vector<std::unique_ptr<Backend>> owned;
@@ -44,16 +57,7 @@ int run_check(const CheckArgs& a) {
   owned.push_back(make_cpu_backend(CpuTier::reference));
   if (cpu_tier_supported(CpuTier::avx2)) owned.push_back(make_cpu_backend(CpuTier::avx2)), short_names.push_back("avx2");
   short_names.push_back("vk");
-  VulkanOptions o;
-  o.device_index = a.device;
-  o.validation = a.validation;
-  try {
-    owned.push_back(make_vulkan_backend(o));
-  } catch (const Error& e) {
-    // A device the user named that does not exist is a mistake in --device, said so.
-    if (a.device >= 0) fail("--device: {}", e.what());
-    throw;
-  }
+  owned.push_back(std::move(vulkan));
   Backend& vk = *owned.back();
   std::vector<Backend*> backends;
   for (auto& b : owned) backends.push_back(b.get());
@@ -67,17 +71,17 @@ int run_check(const CheckArgs& a) {
   int passed = 0, failed = 0;
   for (const check::OpCase& c : cases) {
     const check::CaseResult r = check::run_case(c, backends);
-    std::string nmse, notes;
-    double max_rel = 0;
+    std::string pairs, notes;
     for (size_t p = 0; p < r.pairs.size(); ++p) {
-      nmse += fmt::format(" {} {:8.2e}", tags[p], r.pairs[p].nmse);
-      max_rel = std::max(max_rel, r.pairs[p].max_rel);
-      if (!r.pairs[p].ok) notes += " " + tags[p] + ":" + r.pairs[p].summary();
+      const check::PairCheck& pc = r.pairs[p];
+      pairs += fmt::format(" {} nmse {:8.2e} max_rel {:8.2e}", tags[p], pc.nmse, pc.max_rel);
+      if (!pc.ok) notes += " " + tags[p] + ":" + pc.summary();
+      else if (const std::string at = pc.first_over(); !at.empty()) notes += " " + tags[p] + " first over its share: " + at + ";";
     }
     if (!r.error.empty()) notes += " error: " + r.error;
     (r.ok ? passed : failed)++;
-    fmt::print("{:<4} {:<15} {:<50} nmse{} (≤ {:.0e}) max_rel {:8.2e}{}\n", r.ok ? "OK" : "FAIL", c.op,
-               c.params, nmse, c.max_nmse, max_rel, notes);
+    fmt::print("{:<4} {:<15} {:<50}{} (≤ {:.0e}){}\n", r.ok ? "OK" : "FAIL", c.op, c.params, pairs,
+               c.max_nmse, notes);
     if (a.perf && r.ok)
       for (Backend* b : backends) fmt::print("     {:<14} {}\n", b->name(), rate(c, check::time_case(c, *b, a.reps)));
   }

@@ -84,6 +84,10 @@ struct PairCheck {
   double nmse = 0, max_rel = 0;  // worst over the outputs
   std::vector<OutputCheck> outputs;
   std::string summary() const;  // the failures, one "name: …" per failing output
+  // "name[r,c] ref=… got=…": the first element over the bound of the first output that has
+  // one (also when the pair passes: elements over their share locate the largest errors);
+  // empty when none is.
+  std::string first_over() const;
 };
 
 struct CaseResult {

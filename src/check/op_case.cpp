@@ -197,6 +197,12 @@ std::string PairCheck::summary() const {
   return s;
 }
 
+std::string PairCheck::first_over() const {
+  for (const OutputCheck& o : outputs)
+    if (o.cmp.over > 0) return o.name + o.cmp.first_over_at;
+  return {};
+}
+
 CaseResult run_case(const OpCase& c, const std::vector<Backend*>& backends) {
   CaseResult res;
   try {

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "core/tensor_view.h"
 #include "kllens/error.h"
 
 namespace kllens {
@@ -90,6 +91,22 @@ Tensor Tensor::reshape_rows(Shape s) const {
   KL_CHECK(t.cols() == cols() && t.rows() == rows(), "reshape_rows {} to {}", shape_str(shape),
            shape_str(t.shape));
   return t;
+}
+
+Tensor view_as(const Tensor& src, size_t byte_offset, DType t, Shape s) {
+  KL_CHECK(src.contiguous() || dtype_is_quantized(src.dtype), "view_as of a strided tensor");
+  const size_t span = src.span_bytes();
+  Tensor v;
+  v.buf = src.buf;
+  v.offset = src.offset + byte_offset;
+  v.dtype = t;
+  v.shape = s.empty() ? Shape{1} : std::move(s);
+  v.row_stride = v.cols();
+  for (int64_t d : v.shape) KL_CHECK(d >= 0, "view_as: negative dimension in {}", shape_str(v.shape));
+  KL_CHECK(byte_offset <= span && v.span_bytes() <= span - byte_offset,
+           "view_as: {} {} at byte {} runs past the {} bytes of the tensor", dtype_name(t),
+           shape_str(v.shape), byte_offset, span);
+  return v;
 }
 
 }  // namespace kllens

@@ -1,5 +1,6 @@
 // fill (fill_zero): t = a 4-byte bit pattern. F32/I32 views may be strided; other types
 // must be contiguous and 4-byte aligned, and are filled as words.
+#include "core/tensor_view.h"
 #include "shaders/fill.h"
 #include "vulkan/vulkan_backend.h"
 
@@ -38,19 +39,8 @@ void fill(VulkanBackend& vb, const Tensor& t, uint32_t value) {
            bytes, t.offset);
   // As words: full rows of 4096 and a tail row, so the grid stays small.
   const int64_t words = int64_t(bytes / 4), W = 4096;
-  Tensor w = t;
-  w.dtype = DType::I32;
-  if (words >= W) {
-    w.shape = {words / W, W};
-    w.row_stride = W;
-    fill_words(vb, w, value);
-  }
-  if (words % W) {
-    w.offset = t.offset + size_t(words / W * W) * 4;
-    w.shape = {1, words % W};
-    w.row_stride = words % W;
-    fill_words(vb, w, value);
-  }
+  if (words >= W) fill_words(vb, view_as(t, 0, DType::I32, {words / W, W}), value);
+  if (words % W) fill_words(vb, view_as(t, size_t(words / W * W) * 4, DType::I32, {1, words % W}), value);
 }
 
 }  // namespace kllens::vk

@@ -63,7 +63,6 @@ Pair make_pair(DType t, const Shape& shape, const std::vector<float>& values, in
   vulkan()->upload(p.vp, bytes.data());
   p.c = pad ? p.cp.slice_cols(lead, shape.back()) : p.cp;
   p.v = pad ? p.vp.slice_cols(lead, shape.back()) : p.vp;
-  if (!pad) p.c.shape = p.v.shape = shape;
   return p;
 }
 
