@@ -98,9 +98,12 @@ void run_with_cpu_fallback(const std::function<BackendHandle()>& make,
   } catch (const VulkanDeviceError& e) {
     std::fprintf(stderr, "kllens: %s; continuing on the CPU\n", e.what());
   }
-#endif
   BackendHandle cpu(make_cpu_backend(best_cpu_tier()), false);
   body(cpu);
+#else
+  BackendHandle be = make();  // no device, no device fault: the backend asked for
+  body(be);
+#endif
 }
 
 BackendHandle::BackendHandle(std::unique_ptr<Backend> backend, bool profile)

@@ -115,12 +115,14 @@ class CpuBackend final : public Backend {
 
   void upload(const Tensor& dst, const void* src) override {
     KL_CHECK(host_ok(dst) && dst.contiguous(), "upload: destination must be a contiguous tensor");
+    if (dst.span_bytes() == 0) return;  // an empty host vector's data() may be null: memcpy's UB
     std::memcpy(dst.host_ptr(), src, dst.span_bytes());
   }
 
   void download(const Tensor& src, void* dst) override {
     KL_CHECK(host_ok(src), "download: source is not host memory");
     const size_t rb = src.row_bytes();
+    if (src.span_bytes() == 0) return;  // as upload: dst may be an empty vector's null data()
     if (src.contiguous() || dtype_is_quantized(src.dtype)) {
       std::memcpy(dst, src.host_ptr(), src.span_bytes());
       return;
