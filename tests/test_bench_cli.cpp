@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kllens/io.h"
 #include "support/cli.h"
 #include "support/compare.h"
 #include "support/vulkan_pair.h"
@@ -60,7 +61,7 @@ void expect_row(const nlohmann::ordered_json& r, const std::string& backend, con
   EXPECT_NEAR(r.at("avg_ts").get<double>(), (s[0].get<double>() + s[1].get<double>()) / 2, 1e-6 * r.at("avg_ts").get<double>());
   if (test.starts_with("tg"))
     EXPECT_NEAR(r.at("weight_stream_gbps").get<double>(),
-                r.at("model_size").get<double>() * r.at("avg_ts").get<double>() / 1e9, 1e-9);
+                r.at("decode_stream_bytes").get<double>() * r.at("avg_ts").get<double>() / 1e9, 1e-9);
   else
     EXPECT_TRUE(r.at("weight_stream_gbps").is_null());
 }
@@ -129,6 +130,24 @@ TEST(BenchCli, CpuAndVulkanInOneRun) {
   expect_row(rows[3], "vulkan", "tg2");
   EXPECT_EQ(rows[2].at("model_size"), rows[0].at("model_size"));
   EXPECT_EQ(rows[3].at("decode_steps"), "replayed");
+}
+
+// The decode stream: a tied head reads the whole embedding, so the stream is the model's
+// size; a head of its own (quantize --head) leaves the F16 embedding [V, H] to the gather,
+// which reads one row per token. tiny-mamba's embedding is F32 [4096, 128].
+TEST(BenchCli, DecodeStreamCountsTheEmbeddingOnlyWhenTheHeadReadsIt) {
+  const std::string tied = shared_path("fixtures/tiny-mamba"), untied = scratch_dir() + "/q4h8";
+  ASSERT_EQ(run_cli("quantize " + tied + " --type q4 --head q8 -o " + untied).status, 0);
+  const CliResult r = run_cli("bench -m " + tied + "," + untied + " -p 0 -n 2 -r 1 -o json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto rows = nlohmann::ordered_json::parse(r.out);
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].at("decode_stream_bytes"), rows[0].at("model_size"));
+  const auto cfg = nlohmann::json::parse(kllens::read_file(untied + "/config.json"));
+  ASSERT_FALSE(cfg.at("tie_word_embeddings").get<bool>());
+  const int64_t V = cfg.at("vocab_size"), H = cfg.at("hidden_size");
+  // tiny-mamba's embedding is F32, and quantize keeps it as it is.
+  EXPECT_EQ(rows[1].at("model_size").get<int64_t>() - rows[1].at("decode_stream_bytes").get<int64_t>(), (V - 1) * 4 * H);
 }
 
 TEST(BenchCli, BadOptions) {

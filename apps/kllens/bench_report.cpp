@@ -23,7 +23,7 @@ double BenchResult::stddev_ts() const {
   return std::sqrt(s / double(seconds.size() - 1));
 }
 
-double BenchResult::gbps() const { return n_gen > 0 ? double(model_bytes) * mean_ts() / 1e9 : NAN; }
+double BenchResult::gbps() const { return n_gen > 0 ? double(stream_bytes) * mean_ts() / 1e9 : NAN; }
 
 nlohmann::ordered_json BenchResult::to_json() const {
   auto num = [](double v) { return std::isfinite(v) ? nlohmann::ordered_json(v) : nlohmann::ordered_json(nullptr); };
@@ -52,6 +52,7 @@ nlohmann::ordered_json BenchResult::to_json() const {
   j["avg_ns"] = int64_t(std::llround(avg_ns));
   j["avg_ts"] = num(mean_ts());
   j["stddev_ts"] = num(stddev_ts());
+  j["decode_stream_bytes"] = stream_bytes;
   j["weight_stream_gbps"] = num(gbps());
   j["read_bandwidth_gbps"] = num(read_bw_gbps);
   j["read_bandwidth_fraction"] = num(read_bw_fraction());

@@ -17,6 +17,9 @@ struct BenchResult {
   std::string model;        // the folder's name (+ " + plan NAME" with --plan)
   std::string model_path, plan;
   uint64_t model_bytes = 0; // the weights as loaded, every tensor once
+  // The bytes a decode step reads: model_bytes, less the embedding table but one row when
+  // the head is its own tensor (the embedding is then only gathered, a row per token).
+  uint64_t stream_bytes = 0;
   int64_t params = 0;
   std::string backend;      // "cpu" or "vulkan"
   std::string device, driver;
@@ -30,8 +33,8 @@ struct BenchResult {
   int64_t tokens() const { return n_prompt + n_gen; }
   double mean_ts() const;
   double stddev_ts() const;  // sample standard deviation (n − 1), 0 for one repetition
-  // tg only (a decode step streams every weight once): model bytes × tokens/s, and that as
-  // a fraction of read_bw_gbps. NaN for pp.
+  // tg only (a decode step streams every weight it reads once): stream bytes × tokens/s,
+  // and that as a fraction of read_bw_gbps. NaN for pp.
   double gbps() const;
   double read_bw_fraction() const { return gbps() / read_bw_gbps; }
   nlohmann::ordered_json to_json() const;

@@ -119,6 +119,17 @@ uint64_t loaded_bytes(Model& model, const TensorStore& store, int64_t& params) {
   return uint64_t(bytes);
 }
 
+// The bytes one decode step reads. A tied head reads the whole embedding (counted once in
+// model_bytes); a head of its own (a checkpoint's lm_head, or one `quantize --head` made)
+// leaves the embedding to the gather, which reads one row per token.
+uint64_t decode_stream_bytes(const ModelConfig& config, const TensorStore& store, uint64_t model_bytes) {
+  if (config.tie_word_embeddings || !store.find("lm_head.weight")) return model_bytes;
+  for (const char* name : {"backbone.embeddings.weight", "backbone.embedding.weight", "model.embed_tokens.weight"})
+    if (const TensorInfo* e = store.find(name); e && !e->shape.empty() && e->shape[0] > 0)
+      return model_bytes - e->bytes + e->bytes / uint64_t(e->shape[0]);
+  return model_bytes;
+}
+
 // One test, r timed repetitions after a warm-up run.
 std::vector<double> time_test(Model& model, Backend& be, int64_t P, int64_t N, const BenchArgs& a, bool& replayed,
                               OpProfile* profile) {
@@ -202,6 +213,7 @@ void run_bench(const BenchArgs& a) {
       base.plan = a.plan.path;
       if (!a.plan.path.empty()) base.model += " + " + std::filesystem::path(a.plan.path).stem().string();
       base.model_bytes = loaded_bytes(*model, store, base.params);
+      base.stream_bytes = decode_stream_bytes(model->config(), store, base.model_bytes);
       base.backend = backend;
       base.device = device;
       base.driver = driver;
