@@ -22,6 +22,15 @@ void check_f32(const char* op, const char* name, const Tensor& t, int64_t rows, 
 }
 
 // An F32 vector of n elements, or nothing when `optional` and empty.
+// An element-wise op of three F32 operands: the second and the output have the first's shape.
+void check_elementwise(const char* op, const char* const (&names)[3], const Tensor& first, const Tensor& second,
+                       const Tensor& out) {
+  const int64_t n = first.rows(), C = first.cols();
+  check_f32(op, names[0], first, n, C);
+  check_f32(op, names[1], second, n, C);
+  check_f32(op, names[2], out, n, C);
+}
+
 void check_vec(const char* op, const char* name, const Tensor& t, int64_t n, bool optional) {
   if (optional && t.empty()) return;
   check_f32(op, name, t, 1, n);
@@ -180,12 +189,7 @@ void validate(const MatmulArgs& a) {
   KL_CHECK(!overlaps(a.out, a.x), "matmul: out overlaps x");
 }
 
-void validate(const AddArgs& a) {
-  const int64_t n = a.a.rows(), C = a.a.cols();
-  check_f32("add", "a", a.a, n, C);
-  check_f32("add", "b", a.b, n, C);
-  check_f32("add", "out", a.out, n, C);
-}
+void validate(const AddArgs& a) { check_elementwise("add", {"a", "b", "out"}, a.a, a.b, a.out); }
 
 void validate(const CopyArgs& a) {
   KL_CHECK(!a.src.empty() && !a.dst.empty(), "copy: src or dst is missing");
@@ -228,12 +232,7 @@ void validate(const RopeArgs& a) {
   KL_CHECK(!overlaps(a.x, a.inv_freq), "rope: x overlaps inv_freq");
 }
 
-void validate(const SiluMulArgs& a) {
-  const int64_t n = a.gate.rows(), F = a.gate.cols();
-  check_f32("silu_mul", "gate", a.gate, n, F);
-  check_f32("silu_mul", "up", a.up, n, F);
-  check_f32("silu_mul", "out", a.out, n, F);
-}
+void validate(const SiluMulArgs& a) { check_elementwise("silu_mul", {"gate", "up", "out"}, a.gate, a.up, a.out); }
 
 void validate(const KlReduceArgs& a) {
   const int64_t n = a.teacher.rows(), V = a.teacher.cols();
