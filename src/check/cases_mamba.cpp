@@ -224,7 +224,9 @@ void add_scan_cases(std::vector<OpCase>& cases) {
   const S shapes[] = {{2, 33, 37, 5, true, "odd"}, {1, 7, 19, 16, false, "odd, no gate, no D"},
                       {1, 1, 1536, 16, true, "mamba-130m decode"}, {1, 64, 1536, 16, true, "mamba-130m prefill"},
                       {2, 1, 4096, 16, true, "mamba-1.4b decode"}, {1, 1, 3200, 16, true, "hymba-1.5b decode"},
-                      {1, 9, 40, 8, true, "delta used as is", false}};
+                      {1, 9, 40, 8, true, "delta used as is", false},
+                      {3, 1, 45, 16, false, "decode, odd, no gate, no D"}, {2, 1, 24, 8, true, "decode, delta used as is", false},
+                      {1, 1, 20, 5, true, "decode, odd N"}};
   for (const S& s : shapes) {
     const uint64_t seed = uint64_t(s.B * 13 + s.T * 1009 + s.I * 7 + s.N);
     const int64_t rows = s.B * s.T, P = 8 + 2 * s.N;  // B and C are slices of x_proj's output

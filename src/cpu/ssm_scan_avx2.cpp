@@ -4,6 +4,9 @@
 // C[t,n] are broadcasts. The N state registers of a block live in a small per-thread
 // array (L1) between tokens. exp is the vector exp of vec_math_avx2.h (≤ 2 ulp).
 // Channels past the last multiple of 8 run the reference formula in scalar code.
+// Decode (T = 1) with N a multiple of 8 vectorises over n instead (decode_block): with one
+// token there is nothing to keep in registers between tokens, and the transposes of state
+// and A to [N][8] and back would cost a third of the step.
 #include <cmath>
 
 #include "cpu/cpu_features.h"
@@ -70,6 +73,45 @@ inline void step_block(const View& v, int64_t r, int64_t i0, float* h, const flo
   _mm256_storeu_ps(v.out + r * v.os + i0, y);
 }
 
+// Sum of each of 8 vectors, as one vector: out[l] = Σ lanes of v[l].
+inline __m256 hsum8_x8(const __m256* v) {
+  const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+  const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// Decode: the one token of sequence b for channels [i0, i0 + 8), N % 8 == 0. Channel i's
+// state row h[i, :] and A[i, :] are contiguous, B and C are the token's rows shared by
+// all channels, and y[i] is the horizontal sum of h[i, :]·C.
+inline void decode_block(const View& v, int64_t b, int64_t i0) {
+  __m256 dt8 = _mm256_loadu_ps(v.delta + b * v.ds + i0);
+  if (v.softplus) dt8 = avx2::softplus8(dt8);
+  const __m256 uu = _mm256_loadu_ps(v.u + b * v.us + i0);
+  alignas(32) float dt[8], u[8];
+  _mm256_store_ps(dt, dt8);
+  _mm256_store_ps(u, uu);
+  const float* Br = v.B + b * v.bs;
+  const float* Cr = v.C + b * v.cs;
+  __m256 acc[8];
+  for (int l = 0; l < 8; ++l) {
+    const __m256 d = _mm256_set1_ps(dt[l]), ul = _mm256_set1_ps(u[l]);
+    const float* A = v.A + (i0 + l) * v.as;
+    float* h = v.state + (b * v.I + i0 + l) * v.ss;
+    acc[l] = _mm256_setzero_ps();
+    for (int64_t n = 0; n < v.N; n += 8) {
+      const __m256 dA = avx2::exp8(_mm256_mul_ps(d, _mm256_loadu_ps(A + n)));
+      const __m256 dBu = _mm256_mul_ps(_mm256_mul_ps(d, _mm256_loadu_ps(Br + n)), ul);
+      const __m256 hn = _mm256_fmadd_ps(dA, _mm256_loadu_ps(h + n), dBu);
+      _mm256_storeu_ps(h + n, hn);
+      acc[l] = _mm256_fmadd_ps(hn, _mm256_loadu_ps(Cr + n), acc[l]);
+    }
+  }
+  __m256 y = hsum8_x8(acc);
+  if (v.D) y = _mm256_fmadd_ps(uu, _mm256_loadu_ps(v.D + i0), y);
+  if (v.z) y = _mm256_mul_ps(y, avx2::silu8(_mm256_loadu_ps(v.z + b * v.zs + i0)));
+  _mm256_storeu_ps(v.out + b * v.os + i0, y);
+}
+
 // Sequence b, one channel i: the reference formula.
 void scan_channel(const View& v, int64_t b, int64_t i, float* h /*[N]*/) {
   float* st = v.state + (b * v.I + i) * v.ss;
@@ -126,6 +168,14 @@ void ssm_scan_avx2(const SsmScanArgs& a) {
     const int64_t b = task / chunks, ib = (task % chunks) * kChunk;
     const int64_t ie = ib + kChunk < v.I ? ib + kChunk : v.I;
     const int64_t nblk = (ie - ib) / 8;  // whole register blocks; the rest runs scalar
+    if (v.T == 1 && v.N % 8 == 0) {
+      for (int64_t blk = 0; blk < nblk; ++blk) decode_block(v, b, ib + blk * 8);
+      if (ie > ib + nblk * 8) {
+        float* hs = scratch_floats(size_t(v.N));  // [N] for the scalar channels
+        for (int64_t i = ib + nblk * 8; i < ie; ++i) scan_channel(v, b, i, hs);
+      }
+      continue;
+    }
     float* h = scratch_floats(size_t(nblk * 16 * v.N + v.N));  // [blk][N][8] h, then At
     float* At = h + nblk * 8 * v.N;
     for (int64_t blk = 0; blk < nblk; ++blk)
