@@ -13,11 +13,14 @@
 //   KLLENS_VULKAN_SUBGROUP_REDUCE=0  GEMV reduces through shared memory only, not subgroupAdd
 //   KLLENS_VULKAN_GEMM_THREADS=8|16  threads per side of the 64×64 GEMM tile (default 8 on
 //                                 CPU devices, 16 on GPUs)
-//   KLLENS_VULKAN_GEMV=cpu|gpu|element|nodot|wg=N|rows=N|split=N[,...]  GEMV workgroup
-//                                 shape of that device kind or these numbers, the element-
-//                                 by-element fallback, and (nodot) the fast matmul without
-//                                 packed integer dot products (default: the device kind's
-//                                 shape, by 32-blocks, dot products where the device has them)
+//   KLLENS_VULKAN_GEMV=cpu|gpu|element|nodot|wg=N|rows=N|split=N|groups=N[,...]  GEMV
+//                                 workgroup shape of that device kind or these numbers, the
+//                                 element-by-element fallback, and (nodot) the fast matmul
+//                                 without packed integer dot products (default: the device
+//                                 kind's shape, by 32-blocks, dot products where the device
+//                                 has them); rows is the most rows per workgroup, halved
+//                                 while N outputs would make fewer than `groups` workgroups
+//                                 (groups=1: never)
 //   KLLENS_VULKAN_FAULT=oom[:N] | lost[:N]  test hook (VulkanOptions::fault): the N-th
 //                                 (from 0) device memory allocation fails as out of device
 //                                 memory, or the N-th submission as device lost

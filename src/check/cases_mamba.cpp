@@ -81,12 +81,14 @@ void add_matmul_cases(std::vector<OpCase>& cases) {
     cases.push_back(matmul_case(t, 1, 1536, 48, true, 0, "mamba-130m dt_proj"));
     cases.push_back(matmul_case(t, 1, 3072, 768, false, 0, "mamba-130m in_proj"));
     cases.push_back(matmul_case(t, 1, 80, 1536, false, 0, "mamba-130m x_proj"));
+    cases.push_back(matmul_case(t, 1, 768, 1536, false, 0, "mamba-130m out_proj"));
     cases.push_back(matmul_case(t, 1, 2048, 4096, false, 0, "mamba-1.4b out_proj"));
     cases.push_back(matmul_case(t, 1, 8960, 1600, false, 0, "hymba-1.5b in_proj"));
     cases.push_back(matmul_case(t, 64, 768, 1536, false, 0, "mamba-130m out_proj prefill"));
   }
   cases.push_back(matmul_case(DType::F16, 1, 50280, 768, false, 0, "mamba-130m lm_head"));
-  cases.push_back(matmul_case(DType::F16, 1, 8192, 2048, false, 0, "mamba-1.4b in_proj"));
+  for (DType t : {DType::F16, DType::Q4_C, DType::Q4_0})  // the Vulkan Q4 vs F16 GEMV table
+    cases.push_back(matmul_case(t, 1, 8192, 2048, false, 0, "mamba-1.4b in_proj"));
   cases.push_back(matmul_case(DType::BF16, 1, 1600, 5504, false, 0, "hymba-1.5b down_proj"));
   cases.push_back(matmul_case(DType::F16, 128, 3072, 768, false, 5, "mamba-130m in_proj prefill"));
   // Beyond lavapipe's 128 MiB maxStorageBufferRange: the tied F32 lm_head (154 MB, the

@@ -64,8 +64,10 @@ std::vector<OpCase> q8act_cases() {
     cases.push_back(q8act_case(t, 1, 1536, 48, true, 0, "mamba-130m dt_proj"));
     cases.push_back(q8act_case(t, 1, 3072, 768, false, 0, "mamba-130m in_proj"));
     cases.push_back(q8act_case(t, 1, 80, 1536, false, 0, "mamba-130m x_proj"));
+    cases.push_back(q8act_case(t, 1, 768, 1536, false, 0, "mamba-130m out_proj"));
     cases.push_back(q8act_case(t, 1, 2048, 4096, false, 0, "mamba-1.4b out_proj"));
     cases.push_back(q8act_case(t, 1, 8192, 2048, false, 0, "mamba-1.4b in_proj"));
+    cases.push_back(q8act_case(t, 1, 8960, 1600, false, 0, "hymba-1.5b in_proj"));
     cases.push_back(q8act_case(t, 64, 768, 1536, false, 0, "mamba-130m out_proj prefill"));
     cases.push_back(q8act_case(t, 128, 3072, 768, false, 5, "mamba-130m in_proj prefill"));
     cases.push_back(q8act_case(t, 1, 29, 37, true, 0, "odd", true));

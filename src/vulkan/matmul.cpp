@@ -4,7 +4,8 @@
 // scales [N] for Q8_C/Q4_C in Weight::scale), bias F32 [N] or none, out F32 [n, N]
 // (strided rows). fp32 accumulation.
 // GEMV (shaders/matmul_gemv.comp) for n ≤ kGemvMaxRows, tiled GEMM otherwise. GEMV's
-// workgroup shape and whether it reads by 32-blocks are the backend's (gemv_shape());
+// workgroup shape and whether it reads by 32-blocks are the backend's (gemv_shape(); rows
+// per workgroup from N, rows_for);
 // a weight view not aligned for word reads runs element by element. Weights
 // larger than maxStorageBufferRange (a 50280×768 F32 lm_head) run in row chunks, each
 // writing its own column range of out; x and out larger than it in blocks of rows.
@@ -74,12 +75,13 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
 
   const uint32_t nbind = per_row ? 5 : 4;  // + the scales of Q8_C / Q4_C
   const GemvShape& gs = vb.gemv_shape();
+  const uint32_t rows = gs.rows_for(N);
   const auto kernel = [&](bool blocked) -> const Kernel& {
     if (!gemv)
       return vb.pipelines().get(name, std::span(kBindings, nbind), sizeof(MatmulPush),
                                 {vb.gemm_threads(), vb.gemm_threads()});
     return vb.pipelines().get(name, std::span(kBindings, nbind), sizeof(MatmulPush),
-                              {gs.wg, gs.rows, gs.split, blocked ? 1u : 0u}, vb.reduction_subgroup());
+                              {gs.wg, rows, gs.split, blocked ? 1u : 0u}, vb.reduction_subgroup());
   };
   // Weight offsets and strides: elements for plain types, bytes for quantised ones.
   const size_t esz = quant ? 1 : dtype_size(w.w.dtype);
@@ -87,7 +89,7 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
   const int64_t w_stride = quant ? row_bytes : w.w.row_stride;
   const int64_t slack = int64_t(vb.info().min_storage_offset_alignment) + 4;
   int64_t chunk = std::max<int64_t>(1, (int64_t(vb.info().max_storage_buffer_range) - slack) / row_bytes);
-  if (gemv) chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * gs.rows);
+  if (gemv) chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * rows);
   else chunk = std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * kGemmTile);
   // x and out are bound per block of rows, each within maxStorageBufferRange (a prefill's
   // lm_head output is rows × 50280 floats).
@@ -111,7 +113,7 @@ void matmul(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& o
       const std::span<const Binding> used(bind, nbind);
       if (gemv) {
         const bool blocked = gs.blocked && gemv_blocks_aligned(w.w.dtype, bw.elem, w_stride);
-        vb.stream().dispatch(kernel(blocked), used, &p, groups(nc, gs.rows), uint32_t(nr), 1, name.c_str());
+        vb.stream().dispatch(kernel(blocked), used, &p, groups(nc, rows), uint32_t(nr), 1, name.c_str());
       } else {
         vb.stream().dispatch(kernel(false), used, &p, groups(nc, kGemmTile), groups(nr, kGemmTile), 1,
                              name.c_str());

@@ -66,9 +66,14 @@ uint32_t pick_gemm_threads(const DeviceInfo& info) {
 // other and every non-uniform load lane by lane, so one subgroup per workgroup (no
 // shared-memory round), a whole block per thread, and 16 rows per workgroup sharing each
 // x load. GPUs: 64+ threads, 4 threads per block (a Q4 thread reads one code word), 4 rows.
+// min_groups (rows_for): 1 on CPU devices, i.e. always `rows` rows: on lavapipe x_proj's
+// 80 rows in 16-row groups (5 groups on 2 threads) ran faster than in 8- or 4-row groups
+// (10, 20 groups) for F16, Q4_C and fast Q4_0 alike, since every workgroup reloads (fast:
+// requantises) the whole x row; docs/vulkan.md. On a GPU 128 workgroups, so a small N still
+// spreads over the device's cores: a guess that no GPU has measured yet.
 GemvShape pick_gemv_shape(const DeviceInfo& info, uint32_t gpu_wg) {
-  const GemvShape cpu{std::max(8u, info.max_subgroup_size), 16, 1, true, true};
-  const GemvShape gpu{gpu_wg, 4, 4, true, true};
+  const GemvShape cpu{std::max(8u, info.max_subgroup_size), 16, 1, true, true, 1};
+  const GemvShape gpu{gpu_wg, 4, 4, true, true, 128};
   GemvShape s = info.type == VK_PHYSICAL_DEVICE_TYPE_CPU ? cpu : gpu;
   // $KLLENS_VULKAN_GEMV: comma-separated cpu | gpu (that shape), element (the fallback).
   const char* v = std::getenv("KLLENS_VULKAN_GEMV");
@@ -76,14 +81,15 @@ GemvShape pick_gemv_shape(const DeviceInfo& info, uint32_t gpu_wg) {
     const size_t comma = rest.find(',');
     const std::string_view word = rest.substr(0, comma);
     rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    if (word == "cpu") s = GemvShape{cpu.wg, cpu.rows, cpu.split, s.blocked, s.dot};
-    else if (word == "gpu") s = GemvShape{gpu.wg, gpu.rows, gpu.split, s.blocked, s.dot};
+    if (word == "cpu") s = GemvShape{cpu.wg, cpu.rows, cpu.split, s.blocked, s.dot, cpu.min_groups};
+    else if (word == "gpu") s = GemvShape{gpu.wg, gpu.rows, gpu.split, s.blocked, s.dot, gpu.min_groups};
     else if (word == "element") s.blocked = false;
     else if (word == "nodot") s.dot = false;
     else if (word.starts_with("wg=")) s.wg = uint32_t(std::strtoul(word.data() + 3, nullptr, 10));
     else if (word.starts_with("rows=")) s.rows = uint32_t(std::strtoul(word.data() + 5, nullptr, 10));
     else if (word.starts_with("split=")) s.split = uint32_t(std::strtoul(word.data() + 6, nullptr, 10));
-    else fail("KLLENS_VULKAN_GEMV={}: expected a comma-separated list of cpu, gpu, element, nodot, wg=N, rows=N, split=N", v);
+    else if (word.starts_with("groups=")) s.min_groups = uint32_t(std::strtoul(word.data() + 7, nullptr, 10));
+    else fail("KLLENS_VULKAN_GEMV={}: expected a comma-separated list of cpu, gpu, element, nodot, wg=N, rows=N, split=N, groups=N", v);
   }
   KL_CHECK(s.wg >= info.max_subgroup_size && (s.wg & (s.wg - 1)) == 0 && s.wg <= info.max_group_invocations &&
                s.rows >= 1 && s.rows <= 64 && (s.split == 1 || s.split == 2 || s.split == 4),

@@ -33,6 +33,15 @@ struct GemvShape {
   uint32_t wg = 64, rows = 4, split = 4;
   bool blocked = true;
   bool dot = true;
+  // Workgroups a GEMV should give the device at least: rows_for(N) halves rows (a
+  // specialization constant) until N outputs make min_groups workgroups, so a small N
+  // (x_proj's 80) still spreads over a GPU's cores (pick_gemv_shape says why not on CPUs).
+  uint32_t min_groups = 1;
+  uint32_t rows_for(int64_t N) const {
+    uint32_t r = rows;
+    while (r > 1 && (N + r - 1) / r < int64_t(min_groups)) r = (r + 1) / 2;
+    return r;
+  }
 };
 
 class VulkanBackend final : public Backend {
