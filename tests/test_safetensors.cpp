@@ -3,6 +3,7 @@
 // names the file (and the tensor where there is one).
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -312,6 +313,16 @@ TEST(SafetensorsRefuses, MissingFile) {
   const TestDir tmp;
   const std::string path = tmp.path + "/none.safetensors";
   EXPECT_TRUE(mentions(open_error(path), {path, "cannot open"}));
+}
+
+// A FIFO or a folder is refused before anything is mapped; the FIFO without waiting for a
+// writer (FileBytes opens with O_NONBLOCK: a plain open() would block here for ever).
+TEST(SafetensorsRefuses, FifoAndFolder) {
+  const TestDir tmp;
+  const std::string fifo = tmp.path + "/fifo.safetensors";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_TRUE(mentions(open_error(fifo), {fifo, "not a regular file"}));
+  EXPECT_TRUE(mentions(open_error(tmp.path), {tmp.path, "not a regular file"}));
 }
 
 TEST(SafetensorsRefuses, HeaderLongerThanFile) {

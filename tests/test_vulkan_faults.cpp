@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,8 @@
 #include "support/compare.h"
 #include "support/reference.h"
 #include "support/vulkan_pair.h"
+
+#include <nlohmann/json.hpp>
 
 namespace kllens {
 namespace {
@@ -192,6 +195,100 @@ TEST(VulkanFaults, SweepGoesOnOnTheCpu) {
     for (const std::string& p : want)  // "layers.0.x_proj@4.json" -> "layers.0.x_proj" is reported
       EXPECT_NE(report.find(p.substr(0, p.find('@'))), std::string::npos) << fault << ": " << p;
     expect_no_temporaries(out);
+  }
+}
+
+// Every file under `dir`, as paths relative to it, sorted.
+std::vector<std::string> files_under(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) out.push_back(std::filesystem::relative(e.path(), dir).string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A file's JSON without its wall-clock fields: a probe file's "seconds" (and "checksum",
+// which covers it), evaluation.json's tokens per second.
+nlohmann::json without_timings(const std::string& path) {
+  nlohmann::json j = nlohmann::json::parse(read_file(path));
+  auto strip = [](nlohmann::json& o) {
+    for (const char* k : {"seconds", "checksum", "prefill_tokens_per_s", "decode_tokens_per_s"}) o.erase(k);
+  };
+  if (j.is_array())
+    for (auto& e : j) strip(e);
+  else
+    strip(j);
+  return j;
+}
+
+// report.md without the two tok/s columns of its plan table (the last two cells).
+std::string report_without_timings(const std::string& path) {
+  std::istringstream in(read_file(path));
+  std::string out, line;
+  bool plans = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) plans = line == "## Plans, evaluated";
+    if (plans && line.rfind("| ", 0) == 0 && line.find("|---") == std::string::npos)
+      for (int cut = 0; cut < 2; ++cut) line.erase(line.rfind('|', line.size() - 2) + 1);
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string lens_args(const std::string& out) {
+  const std::string fx = shared_path("fixtures/tiny-mamba");
+  return "lens " + fx + " --calib-ids " + fx + "/reference.safetensors --eval " +
+         shared_path("data/brown/test.txt") + " --eval-tokens 256 --ctx 64 --layers 'layers\\.0\\.' " +
+         "--points 2 --budget-bpw 6 -o " + out;
+}
+
+// kllens lens, the main job, on Vulkan with a device fault in its sweep: one line saying it
+// goes on on the CPU, exit 0, the same files as a CPU-only run, nothing half-written.
+// oom:0 and lost:0 come before any probe is saved, so everything is computed on the CPU:
+// every file equals the CPU-only run's byte for byte except the wall-clock fields (probe
+// files' "seconds" and "checksum", evaluation.json's tokens per second, report.md's tok/s
+// columns). lost:12 comes after probes were saved on Vulkan: those keep backend "vulkan: ..."
+// and Vulkan's numbers (so sensitivity.json, rank.json, the plans and the report may differ in
+// the last digits); every probe computed after the fault equals the CPU-only run's.
+TEST(VulkanFaults, LensGoesOnOnTheCpu) {
+  REQUIRE_VULKAN();
+  const std::string cpu_out = scratch_dir();
+  const CliResult cpu = run_cli(lens_args(cpu_out) + " --backend cpu");
+  ASSERT_EQ(cpu.status, 0) << cpu.err;
+  const std::vector<std::string> want = files_under(cpu_out);
+  ASSERT_EQ(std::count_if(want.begin(), want.end(), [](const std::string& f) { return f.rfind("probes/", 0) == 0; }),
+            9);  // 8 probes and sweep.json
+  for (const char* fault : {"oom:0", "lost:0", "lost:12"}) {
+    const std::string out = scratch_dir();
+    const CliResult r = run_with_fault(fault, lens_args(out) + " --backend vulkan");
+    ASSERT_EQ(r.status, 0) << fault << ": " << r.err;
+    EXPECT_EQ(count(r.err, "; continuing on the CPU\n"), 1u) << fault << ": " << r.err;
+    EXPECT_EQ(files_under(out), want) << fault;
+    expect_no_temporaries(out);
+    int on_vulkan = 0;
+    for (const std::string& f : want) {
+      if (f.rfind("probes/", 0) != 0 || f == "probes/sweep.json") continue;
+      const nlohmann::json got = without_timings(out + "/" + f);
+      if (got.at("backend").get<std::string>().rfind("vulkan", 0) == 0)
+        ++on_vulkan;
+      else
+        EXPECT_EQ(got, without_timings(cpu_out + "/" + f)) << fault << ": " << f;
+    }
+    if (std::string(fault) != "lost:12") {
+      EXPECT_EQ(on_vulkan, 0) << fault;
+      for (const std::string& f : want) {
+        if (f == "evaluation.json") {
+          EXPECT_EQ(without_timings(out + "/" + f), without_timings(cpu_out + "/" + f)) << fault;
+        } else if (f == "report.md") {
+          EXPECT_EQ(report_without_timings(out + "/" + f), report_without_timings(cpu_out + "/" + f)) << fault;
+        } else if (f.rfind("probes/", 0) != 0) {
+          EXPECT_EQ(read_file(out + "/" + f), read_file(cpu_out + "/" + f)) << fault << ": " << f;
+        }
+      }
+    } else {
+      EXPECT_GT(on_vulkan, 0) << "lost:12 should come after the first probes were saved";
+      EXPECT_LT(on_vulkan, 8) << "lost:12 should come before the last probe";
+    }
   }
 }
 

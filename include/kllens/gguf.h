@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "kllens/dtype.h"
+#include "kllens/file_bytes.h"
 #include "kllens/tensor.h"
 
 namespace kllens {
@@ -93,7 +94,6 @@ class GgufFile {
                                               size_t size);
   GgufFile(const GgufFile&) = delete;
   GgufFile& operator=(const GgufFile&) = delete;
-  ~GgufFile();
 
   const std::string& path() const { return path_; }
   const std::map<std::string, GgufValue>& metadata() const { return kv_; }
@@ -112,9 +112,7 @@ class GgufFile {
   void parse();
 
   std::string path_;
-  const uint8_t* bytes_ = nullptr;  // the whole file: map_, or borrowed (from_bytes)
-  size_t size_ = 0;
-  void* map_ = nullptr;  // owned read-only mapping (null for from_bytes)
+  FileBytes bytes_;  // the whole file: mapped (open), or borrowed (from_bytes)
   std::map<std::string, GgufValue> kv_;
   std::vector<GgufTensor> tensors_;
   std::map<std::string, size_t> by_name_;

@@ -15,6 +15,8 @@
 
 namespace kllens {
 
+class TensorStore;  // kllens/safetensors.h
+
 // Everything a sequence batch carries between forward calls (conv and SSM states; KV
 // caches for attention models). `position` counts the tokens consumed so far.
 class ModelState {
@@ -44,6 +46,11 @@ class Model {
 
   // Loads DIR (config.json + model.safetensors[.index.json]) or a .gguf file onto the backend.
   static std::unique_ptr<Model> load(const std::string& dir, Backend& backend);
+  // The model from a config and tensors already open (load() opens DIR and calls it; the
+  // fuzz target calls it on a GGUF file read from memory). The weights are converted or
+  // bound onto `backend`; `source` names the model in errors.
+  static std::unique_ptr<Model> from_files(const std::string& source, const ModelConfig& config,
+                                           const TensorStore& store, Backend& backend);
 
   const ModelConfig& config() const { return config_; }
   Backend& backend() const { return backend_; }

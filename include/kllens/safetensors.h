@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "kllens/dtype.h"
+#include "kllens/file_bytes.h"
 #include "kllens/tensor.h"
 
 namespace kllens {
@@ -52,7 +53,6 @@ class SafetensorsFile {
                                                      size_t size);
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
-  ~SafetensorsFile();  // munmap
 
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -63,9 +63,7 @@ class SafetensorsFile {
   void parse();
 
   std::string path_;
-  const uint8_t* bytes_ = nullptr;  // the whole file: map_, or borrowed (from_bytes)
-  size_t size_ = 0;
-  void* map_ = nullptr;  // owned mapping of the whole file (null for from_bytes)
+  FileBytes bytes_;  // the whole file: mapped (open), or borrowed (from_bytes)
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };

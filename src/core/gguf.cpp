@@ -6,13 +6,9 @@
 // a huge allocation or a read past the mapping.
 #include "kllens/gguf.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <optional>
 
@@ -238,25 +234,7 @@ std::optional<DType> dtype_of_ggml(uint32_t t) {
 std::shared_ptr<GgufFile> GgufFile::open(const std::string& path) {
   std::shared_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: not a regular file", path);
-  }
-  const size_t size = size_t(st.st_size);
-  if (size > 0) {  // mmap refuses an empty range; parse() refuses a short file
-    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    const int map_errno = errno;
-    ::close(fd);
-    if (map == MAP_FAILED) fail("{}: cannot mmap: {}", path, std::strerror(map_errno));
-    f->map_ = map;
-    f->bytes_ = static_cast<const uint8_t*>(map);
-  } else {
-    ::close(fd);
-  }
-  f->size_ = size;
+  f->bytes_ = FileBytes::map(path);
   f->parse();
   return f;
 }
@@ -265,21 +243,16 @@ std::shared_ptr<GgufFile> GgufFile::from_bytes(const std::string& path, const ui
                                                size_t size) {
   std::shared_ptr<GgufFile> f(new GgufFile());
   f->path_ = path;
-  f->bytes_ = data;
-  f->size_ = size;
+  f->bytes_ = FileBytes::borrow(data, size);
   f->parse();
   return f;
 }
 
-GgufFile::~GgufFile() {
-  if (map_) ::munmap(map_, size_);
-}
-
 void GgufFile::parse() {
-  if (size_ < 24)
-    fail("{}: not a GGUF file: {} bytes, shorter than the 24-byte header", path_, size_);
-  const uint8_t* base = bytes_;
-  Cursor c(path_, base, size_);
+  if (bytes_.size() < 24)
+    fail("{}: not a GGUF file: {} bytes, shorter than the 24-byte header", path_, bytes_.size());
+  const uint8_t* base = bytes_.data();
+  Cursor c(path_, base, bytes_.size());
   if (c.read<uint32_t>("magic") != kGgufMagic) fail("{}: not a GGUF file (bad magic)", path_);
   const uint32_t version = c.read<uint32_t>("version");
   if (version != kGgufVersion)
@@ -341,8 +314,8 @@ void GgufFile::parse() {
     tensors_.push_back(std::move(t));
   }
   const uint64_t data_start = (uint64_t(c.pos()) + alignment - 1) / alignment * alignment;
-  if (data_start > size_ && n_tensors > 0) fail("{}: truncated before the data section", path_);
-  const uint64_t data_bytes = size_ - std::min<uint64_t>(data_start, size_);
+  if (data_start > bytes_.size() && n_tensors > 0) fail("{}: truncated before the data section", path_);
+  const uint64_t data_bytes = bytes_.size() - std::min<uint64_t>(data_start, bytes_.size());
   std::vector<size_t> order(tensors_.size());
   for (size_t i = 0; i < order.size(); ++i) {
     if (raw[i].offset > data_bytes || raw[i].bytes > data_bytes - raw[i].offset)

@@ -4,13 +4,9 @@
 // malformed checkpoint must fail at open, never as a crash or as garbage in a kernel.
 #include "kllens/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <optional>
 
@@ -94,62 +90,38 @@ bool file_exists(const std::string& path) {
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
   std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail("{}: cannot stat: {}", path, std::strerror(err));
-  }
-  const size_t size = size_t(st.st_size);
-  if (size > 0) {  // mmap refuses an empty range; parse() refuses an empty file
-    void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    const int map_errno = errno;
-    ::close(fd);  // the mapping keeps the file alive
-    if (map == MAP_FAILED) fail("{}: cannot mmap: {}", path, std::strerror(map_errno));
-    f->map_ = map;
-    f->bytes_ = static_cast<const uint8_t*>(map);
-  } else {
-    ::close(fd);
-  }
-  f->size_ = size;
+  f->bytes_ = FileBytes::map(path);
   f->parse();
   return f;
 }
 
-std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(const std::string& path,
-                                                             const uint8_t* data, size_t size) {
+std::shared_ptr<SafetensorsFile> SafetensorsFile::from_bytes(const std::string& path, const uint8_t* data,
+                                                             size_t size) {
   std::shared_ptr<SafetensorsFile> f(new SafetensorsFile());
   f->path_ = path;
-  f->bytes_ = data;
-  f->size_ = size;
+  f->bytes_ = FileBytes::borrow(data, size);
   f->parse();
   return f;
-}
-
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(map_, size_);
 }
 
 void SafetensorsFile::parse() {
-  if (size_ < 8)
-    fail("{}: not a safetensors file: {} bytes, shorter than the 8-byte header length", path_, size_);
+  if (bytes_.size() < 8)
+    fail("{}: not a safetensors file: {} bytes, shorter than the 8-byte header length", path_, bytes_.size());
   uint64_t header_len;
-  std::memcpy(&header_len, bytes_, 8);  // little-endian on disk and on the x86-64 host
+  std::memcpy(&header_len, bytes_.data(), 8);  // little-endian on disk and on the x86-64 host
   if (header_len > kMaxHeaderBytes)
     fail("{}: header length {} is absurd (> {} bytes); not a safetensors file?", path_, header_len,
          kMaxHeaderBytes);
-  if (header_len > size_ - 8)
-    fail("{}: header length {} runs past the end of the {}-byte file", path_, header_len, size_);
-  const char* base = reinterpret_cast<const char*>(bytes_);
+  if (header_len > bytes_.size() - 8)
+    fail("{}: header length {} runs past the end of the {}-byte file", path_, header_len, bytes_.size());
+  const char* base = reinterpret_cast<const char*>(bytes_.data());
   // Bounded (depth, duplicate names: the format forbids a name twice, and a parser that
   // keeps the last would hide the first).
   const nlohmann::json header = parse_json(std::string_view(base + 8, header_len), path_);
   if (!header.is_object()) fail("{}: header is a JSON {}, not an object", path_, type_of(header));
 
   const uint8_t* data = reinterpret_cast<const uint8_t*>(base) + 8 + header_len;
-  const uint64_t data_bytes = size_ - 8 - header_len;
+  const uint64_t data_bytes = bytes_.size() - 8 - header_len;
 
   if (auto m = header.find("__metadata__"); m != header.end()) {
     if (!m->is_object()) fail("{}: __metadata__ is a JSON {}, not an object", path_, type_of(*m));

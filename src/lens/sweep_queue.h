@@ -1,7 +1,8 @@
 // The probes of a sweep spread over devices: one SweepWorker per model (each on its own
-// backend, with its own teacher pass), all pulling from one queue. oneTBB runs one task per
-// worker in an arena sized to the workers, so every device is busy at once even when there
-// are fewer cores than devices. One model: the probes run in order on the calling thread.
+// backend, with its own teacher pass), each dealt its first probe before any starts and
+// then pulling from one queue. oneTBB runs one task per worker in an arena sized to the
+// workers, so every device is busy at once even when there are fewer cores than devices.
+// One model: the probes run in order on the calling thread.
 #pragma once
 
 #include <functional>

@@ -14,15 +14,18 @@ namespace kllens {
 
 std::unique_ptr<Model> Model::load(const std::string& dir, Backend& backend) {
   const ModelFiles files = open_model_files(dir);
-  const ModelConfig& config = files.config;
-  const TensorStore& store = files.store;
   // A kllens quantised checkpoint: types as its config.json says.
-  if (!is_gguf_file(dir)) check_quantization_config(dir, store);
+  if (!is_gguf_file(dir)) check_quantization_config(dir, files.store);
+  return from_files(dir, files.config, files.store, backend);
+}
+
+std::unique_ptr<Model> Model::from_files(const std::string& source, const ModelConfig& config,
+                                         const TensorStore& store, Backend& backend) {
   switch (config.arch) {
     case Arch::Mamba1: return load_mamba1(config, store, backend);
     case Arch::Mamba2: return load_mamba2(config, store, backend);
     case Arch::Hymba: return load_hymba(config, store, backend);
-    default: fail("{}: architecture {} is not supported yet", dir, arch_name(config.arch));
+    default: fail("{}: architecture {} is not supported yet", source, arch_name(config.arch));
   }
 }
 

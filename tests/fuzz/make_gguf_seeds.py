@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Seeds for fuzz_gguf (tests/fuzz/corpus/gguf/) from GGUF files `kllens quantize --format
 gguf` wrote, cut down to a few KiB so that each fuzz execution stays short:
-block 0 only (block_count 1), one row per tensor (the tensor table and the data section stay
+block 0 only (block_count 1), one row per tensor (or, with --whole-tensors, every tensor as it is) (the tensor table and the data section stay
 consistent: offsets, alignment and sizes are recomputed), every metadata array cut to its
 first 8 elements, and kllens.tokenizer.json replaced by a small tokenizer (or dropped).
 
@@ -60,6 +60,9 @@ def main():
     ap.add_argument("src")
     ap.add_argument("out")
     ap.add_argument("--tokenizer", help="tokenizer.json to store as kllens.tokenizer.json")
+    ap.add_argument("--whole-tensors", action="store_true",
+                    help="keep every kept tensor's shape and bytes (a model small enough to load: "
+                         "make_micro_model.py)")
     a = ap.parse_args()
     r = Reader(open(a.src, "rb").read())
     magic, version, n_tensors, n_kv = r.take("<I"), r.take("<I"), r.take("<Q"), r.take("<Q")
@@ -75,6 +78,7 @@ def main():
         ne = [r.take("<Q") for _ in range(nd)]
         tensors.append((name, ne, r.take("<I"), r.take("<Q")))
     align = dict((k, v) for k, _, v in kv).get(b"general.alignment", 32)
+    data_start = r.p + (-r.p % align)
 
     out_kv = []
     for key, t, v in kv:
@@ -93,14 +97,20 @@ def main():
     keep = [x for x in keep if not x[0].startswith(b"model.layers.") or x[0].startswith(b"model.layers.0.")]
 
     table, data = b"", b""
-    for name, ne, typ, _ in keep:
-        ne = ne[:1] + [1] * (len(ne) - 1)  # one row
+    for name, ne, typ, offset in keep:
+        if not a.whole_tensors:
+            ne = ne[:1] + [1] * (len(ne) - 1)  # one row
         per, nbytes = BLOCK[typ]
         size = ne[0] // per * nbytes
+        for d in ne[1:]:
+            size *= d
         data += b"\0" * (-len(data) % align)
         table += pack_string(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
         table += struct.pack("<IQ", typ, len(data))
-        data += bytes((i * 37 + 11) % 251 for i in range(size))  # any values: never computed with
+        if a.whole_tensors:
+            data += r.b[data_start + offset:data_start + offset + size]
+        else:
+            data += bytes((i * 37 + 11) % 251 for i in range(size))  # any values: never computed with
     head = struct.pack("<IIQQ", magic, version, len(keep), len(out_kv))
     head += b"".join(pack_string(k) + struct.pack("<I", t) + pack_value(t, v) for k, t, v in out_kv)
     head += table
