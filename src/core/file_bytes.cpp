@@ -1,36 +1,22 @@
 // FileBytes: a whole file mapped read-only, or borrowed bytes (see kllens/file_bytes.h).
 #include "kllens/file_bytes.h"
 
-#include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <utility>
 
+#include "core/open_regular.h"
 #include "kllens/error.h"
 
 namespace kllens {
 
 FileBytes FileBytes::map(const std::string& path) {
-  // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer before the
-  // check below could refuse it. It changes nothing for a regular file.
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    const int err = errno;
-    ::close(fd);
-    fail("{}: cannot stat: {}", path, std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail("{}: not a regular file", path);
-  }
+  const auto [fd, size] = open_regular_file(path);
   FileBytes b;
-  b.size_ = size_t(st.st_size);
+  b.size_ = size_t(size);
   if (b.size_ == 0) {  // mmap refuses an empty range
     ::close(fd);
     return b;

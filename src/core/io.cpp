@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/open_regular.h"
 #include "kllens/error.h"
 
 namespace kllens {
@@ -89,8 +90,8 @@ void write_file_atomic(const std::string& path, std::string_view contents) {
 
 // ---- reading ----------------------------------------------------------------------------
 
-std::string read_file(const std::string& path, uint64_t max_bytes) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO must not block
+RegularFile open_regular_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) fail("{}: cannot open: {}", path, errno_str());
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -102,11 +103,16 @@ std::string read_file(const std::string& path, uint64_t max_bytes) {
     ::close(fd);
     fail("{}: not a regular file", path);
   }
-  if (uint64_t(st.st_size) > max_bytes) {
+  return {fd, uint64_t(st.st_size)};
+}
+
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  const auto [fd, size] = open_regular_file(path);
+  if (size > max_bytes) {
     ::close(fd);
-    fail("{}: {} bytes, more than the {}-byte limit", path, uint64_t(st.st_size), max_bytes);
+    fail("{}: {} bytes, more than the {}-byte limit", path, size, max_bytes);
   }
-  std::string out(size_t(st.st_size), '\0');
+  std::string out(size_t(size), '\0');
   size_t got = 0;
   while (got < out.size()) {
     const ssize_t n = ::read(fd, out.data() + got, out.size() - got);

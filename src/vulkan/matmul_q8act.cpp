@@ -66,9 +66,27 @@ int64_t row_chunk(VulkanBackend& vb, int64_t row_bytes, int64_t rows_per_group) 
   return std::min<int64_t>(chunk, int64_t(vb.info().max_group_count[0]) * rows_per_group);
 }
 
+// Rows [j0, j0 + nc) of W bound for a product kernel: the weight bytes, the per-row scales
+// (Q8_C / Q4_C), the bias and out's matching columns. A binding the variant does not read
+// (the scales of a block type, an absent bias) gets `unused`, a tensor already bound.
+struct BoundPart {
+  BoundTensor w, scale, bias, out;
+};
+BoundPart bind_part(VulkanBackend& vb, const Weight& w, const Tensor& out, int64_t j0, int64_t nc,
+                    const Tensor& unused) {
+  const Weight part = w.slice_rows(j0, nc);
+  const bool per_row = w.w.dtype == DType::Q8_C || w.w.dtype == DType::Q4_C;
+  BoundPart b{vb.stream().bind(part.w, 1), {}, {}, {}};
+  // Word reads: Q8_C/Q4_C rows are padded to 4 bytes, Q8_0/Q4_0 blocks are 34/18 bytes.
+  KL_CHECK(b.w.elem % (per_row ? 4 : 2) == 0, "matmul_q8act: weight view at byte {} is not aligned", b.w.elem);
+  b.scale = vb.stream().bind(per_row ? part.scale : unused, 4);
+  b.bias = vb.stream().bind(part.bias.empty() ? unused : part.bias, 4);
+  b.out = vb.stream().bind(out.slice_cols(j0, nc), 4);
+  return b;
+}
+
 void gemv(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out, const std::string& variant) {
   const int64_t n = x.rows(), K = x.cols(), N = w.out_features(), nb = (K + 31) / 32;
-  const bool per_row = w.w.dtype == DType::Q8_C || w.w.dtype == DType::Q4_C;
   const GemvShape& gs = vb.gemv_shape();
   const uint32_t rows = gs.rows_for(N);
   const Kernel& k = vb.pipelines().get(variant, kGemvBindings, sizeof(MatmulQ8actGemvPush), {gs.wg, rows});
@@ -76,17 +94,11 @@ void gemv(VulkanBackend& vb, const Tensor& x, const Weight& w, const Tensor& out
   const BoundTensor bx = vb.stream().bind(x, 4);
   for (int64_t j0 = 0; j0 < N; j0 += chunk) {
     const int64_t nc = std::min(chunk, N - j0);
-    const Weight part = w.slice_rows(j0, nc);
-    const BoundTensor bw = vb.stream().bind(part.w, 1);
-    // Word reads: Q8_C/Q4_C rows are padded to 4 bytes, Q8_0/Q4_0 blocks are 34/18 bytes.
-    KL_CHECK(bw.elem % (per_row ? 4 : 2) == 0, "matmul_q8act: weight view at byte {} is not aligned", bw.elem);
-    const BoundTensor bsc = per_row ? vb.stream().bind(part.scale, 4) : bx;
-    const BoundTensor bb = vb.stream().bind(part.bias.empty() ? x : part.bias, 4);
-    const BoundTensor bo = vb.stream().bind(out.slice_cols(j0, nc), 4);
+    const BoundPart b = bind_part(vb, w, out, j0, nc, x);
     const MatmulQ8actGemvPush p{u32(n, "n"), u32(K, "K"), u32(nc, "N"), u32(nb, "blocks"), bx.elem,
-                                u32(x.row_stride, "x stride"), bw.elem, u32(row_bytes, "weight stride"), bsc.elem,
-                                bb.elem, w.bias.empty() ? 0u : 1u, bo.elem, u32(out.row_stride, "out stride")};
-    const Binding bind[] = {bx.binding, bw.binding, bsc.binding, bb.binding, bo.binding};
+                                u32(x.row_stride, "x stride"), b.w.elem, u32(row_bytes, "weight stride"), b.scale.elem,
+                                b.bias.elem, w.bias.empty() ? 0u : 1u, b.out.elem, u32(out.row_stride, "out stride")};
+    const Binding bind[] = {bx.binding, b.w.binding, b.scale.binding, b.bias.binding, b.out.binding};
     vb.stream().dispatch(k, bind, &p, groups(nc, rows), uint32_t(n), 1, variant.c_str());
   }
 }
@@ -96,7 +108,6 @@ void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Ten
   validate(MatmulArgs{x, w, out});
   const int64_t n = x.rows(), K = x.cols(), N = w.out_features();
   const DType t = w.w.dtype;
-  const bool per_row = t == DType::Q8_C || t == DType::Q4_C;
   if (n == 0 || N == 0) return;
   KL_CHECK(n <= int64_t(vb.info().max_group_count[1]), "matmul_q8act: {} rows is too many", n);
   const GemvShape& gs = vb.gemv_shape();
@@ -124,16 +135,11 @@ void matmul_q8act(VulkanBackend& vb, const Tensor& x, const Weight& w, const Ten
   const Binding rq = bq.binding, rd = bd.binding, rs = bs.binding;
   for (int64_t j0 = 0; j0 < N; j0 += chunk) {
     const int64_t nc = std::min(chunk, N - j0);
-    const Weight part = w.slice_rows(j0, nc);
-    const BoundTensor bw = vb.stream().bind(part.w, 1);
-    KL_CHECK(bw.elem % (per_row ? 4 : 2) == 0, "matmul_q8act: weight view at byte {} is not aligned", bw.elem);
-    const BoundTensor bsc = per_row ? vb.stream().bind(part.scale, 4) : bd;
-    const BoundTensor bb = vb.stream().bind(part.bias.empty() ? d : part.bias, 4);
-    const BoundTensor bo = vb.stream().bind(out.slice_cols(j0, nc), 4);
-    const MatmulQ8actPush p{u32(n, "n"), u32(K, "K"), u32(nc, "N"), u32(nb, "blocks"), bw.elem,
-                            u32(row_bytes, "weight stride"), bsc.elem, bb.elem, w.bias.empty() ? 0u : 1u,
-                            bo.elem, u32(out.row_stride, "out stride")};
-    const Binding bind[] = {rq, rd, rs, bw.binding, per_row ? bsc.binding : rd, bb.binding, bo.binding};
+    const BoundPart b = bind_part(vb, w, out, j0, nc, d);
+    const MatmulQ8actPush p{u32(n, "n"), u32(K, "K"), u32(nc, "N"), u32(nb, "blocks"), b.w.elem,
+                            u32(row_bytes, "weight stride"), b.scale.elem, b.bias.elem, w.bias.empty() ? 0u : 1u,
+                            b.out.elem, u32(out.row_stride, "out stride")};
+    const Binding bind[] = {rq, rd, rs, b.w.binding, b.scale.binding, b.bias.binding, b.out.binding};
     vb.stream().dispatch(k, bind, &p, groups(nc, kGemmTile), groups(n, kGemmTile), 1, variant.c_str());
   }
 }
