@@ -168,23 +168,22 @@ void ssm_scan_avx2(const SsmScanArgs& a) {
     const int64_t b = task / chunks, ib = (task % chunks) * kChunk;
     const int64_t ie = ib + kChunk < v.I ? ib + kChunk : v.I;
     const int64_t nblk = (ie - ib) / 8;  // whole register blocks; the rest runs scalar
-    if (v.T == 1 && v.N % 8 == 0) {
+    // Scratch: [blk][N][8] h, then At, then [N] for the scalar channels; decode needs only the last.
+    const bool decode = v.T == 1 && v.N % 8 == 0;
+    float* h = scratch_floats(size_t((decode ? 0 : nblk * 16 * v.N) + v.N));
+    float* hs = h;
+    if (decode) {
       for (int64_t blk = 0; blk < nblk; ++blk) decode_block(v, b, ib + blk * 8);
-      if (ie > ib + nblk * 8) {
-        float* hs = scratch_floats(size_t(v.N));  // [N] for the scalar channels
-        for (int64_t i = ib + nblk * 8; i < ie; ++i) scan_channel(v, b, i, hs);
-      }
-      continue;
-    }
-    float* h = scratch_floats(size_t(nblk * 16 * v.N + v.N));  // [blk][N][8] h, then At
-    float* At = h + nblk * 8 * v.N;
-    for (int64_t blk = 0; blk < nblk; ++blk)
-      load_block(v, b, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
-    for (int64_t t = 0; t < v.T; ++t)
+    } else {
+      float* At = h + nblk * 8 * v.N;
       for (int64_t blk = 0; blk < nblk; ++blk)
-        step_block(v, b * v.T + t, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
-    for (int64_t blk = 0; blk < nblk; ++blk) store_block(v, b, ib + blk * 8, h + blk * 8 * v.N);
-    float* hs = At + nblk * 8 * v.N;  // [N] for the scalar channels
+        load_block(v, b, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
+      for (int64_t t = 0; t < v.T; ++t)
+        for (int64_t blk = 0; blk < nblk; ++blk)
+          step_block(v, b * v.T + t, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
+      for (int64_t blk = 0; blk < nblk; ++blk) store_block(v, b, ib + blk * 8, h + blk * 8 * v.N);
+      hs = At + nblk * 8 * v.N;
+    }
     for (int64_t i = ib + nblk * 8; i < ie; ++i) scan_channel(v, b, i, hs);
   }
 }
