@@ -309,6 +309,29 @@ TEST_F(GgufBadFile, EachFaultIsOneLineNamingTheFile) {
   EXPECT_NE(error_of(t, "type.gguf").find("ggml type 12"), std::string::npos);
 }
 
+// A size key of 0 (fuzz_gguf found mamba2.embedding_length = 0 dividing by zero before the
+// config's checks) or past int32 is refused by name, for both SSM architectures.
+TEST_F(GgufBadFile, SizeKeyOfZeroOrPastInt32IsRefusedByName) {
+  const std::string out = tmp_path("size_keys_mamba2.gguf");
+  export_gguf(Reference("tiny-mamba2").model_dir(), {}, out);
+  const std::string m2 = read_file(out);
+  using Case = std::pair<const std::string*, std::string>;
+  for (const auto& [good, key] : {Case{good_, "mamba.embedding_length"}, Case{&m2, "mamba2.embedding_length"},
+                                  Case{&m2, "mamba2.ssm.state_size"}}) {
+    const size_t at = good->find(key);
+    ASSERT_NE(at, std::string::npos) << key;
+    uint32_t type = 0;
+    std::memcpy(&type, good->data() + at + key.size(), 4);
+    ASSERT_EQ(type, 4u) << key;  // GGUF_TYPE_UINT32
+    for (const uint32_t v : {0u, 0x80000000u}) {
+      std::string bad = *good;
+      poke<uint32_t>(bad, at + key.size() + 4, v);
+      const std::string msg = error_of(bad, "size_key.gguf");
+      EXPECT_NE(msg.find(key + " is " + std::to_string(v) + ", not a size"), std::string::npos) << msg;
+    }
+  }
+}
+
 // from_bytes is open() without the file (the fuzz target's entry point): the same keys and
 // tensors, pointing into the caller's bytes, and gguf_model() maps them as read_gguf_model.
 TEST_F(GgufBadFile, FromBytesReadsWhatOpenReads) {

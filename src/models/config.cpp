@@ -138,6 +138,7 @@ int64_t expanded(double expand, int64_t hidden) {
 
 // An `expand` value that gives back I through int(expand * H).
 json expand_json(int64_t inner, int64_t hidden) {
+  if (hidden <= 0 || inner <= 0) fail("config: sizes {} and {} are not positive", inner, hidden);
   if (inner % hidden == 0) return inner / hidden;
   for (double e = double(inner) / double(hidden); e < double(inner) / double(hidden) * (1 + 1e-12);
        e = std::nextafter(e, INFINITY))

@@ -1,5 +1,6 @@
 // GGUF → kllens: the config from llama.cpp's metadata keys (or kllens-hymba's config.json),
 // the tensors renamed and reshaped to what kllens's loaders read, without copying data.
+#include <cstdint>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -15,7 +16,14 @@ namespace kllens {
 namespace {
 
 ModelConfig ssm_config(const GgufFile& f, Arch arch) {
-  const auto u = [&](const char* k) { return int64_t(f.get_uint(gguf::key(arch, k))); };
+  // Every size key is a count or a width: 0, or one past int32, is a damaged file (and
+  // would reach a division or an overflow before the config's own checks).
+  const auto u = [&](const char* k) {
+    const std::string key = gguf::key(arch, k);
+    const uint64_t v = f.get_uint(key);
+    if (v == 0 || v > uint64_t(INT32_MAX)) fail("{}: {} is {}, not a size in [1, 2^31)", f.path(), key, v);
+    return int64_t(v);
+  };
   const GgufTensor* embd = f.find("token_embd.weight");
   if (!embd || embd->shape.size() != 2) fail("{}: no 2-D tensor 'token_embd.weight'", f.path());
   ModelConfig c;
