@@ -331,6 +331,17 @@ TEST_F(BadTokenizerFile, MissingFieldOfRightShape) {
                       "content");
 }
 
+TEST_F(BadTokenizerFile, StripCountNotASmallIntegerIsRefused) {
+  // fuzz_tokenizer found "start": 1.2e37, which nlohmann converted to int with undefined
+  // behaviour; a float, a huge count and a non-zero float stop are each refused by name.
+  const auto strip = [](auto& j) -> auto& { return j["decoder"]["decoders"][3]; };
+  expect_error_naming(write_edited([&](auto& j) { strip(j)["start"] = 1.2e37; }), "start");
+  expect_error_naming(write_edited([&](auto& j) { strip(j)["start"] = 1.5; }), "start");
+  expect_error_naming(write_edited([&](auto& j) { strip(j)["start"] = int64_t(1) << 40; }),
+                      "start");
+  expect_error_naming(write_edited([&](auto& j) { strip(j)["stop"] = 1e30; }), "stop");
+}
+
 TEST_F(BadTokenizerFile, MergesAsPairsLoadTheSame) {
   // Newer `tokenizers` write merges as ["a", "b"] pairs; the ids must not change.
   const std::string path = write_edited([](auto& j) {

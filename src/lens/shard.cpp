@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "core/json.h"
 #include "kllens/error.h"
 #include "kllens/io.h"
 #include "kllens/lens.h"
@@ -65,17 +66,17 @@ struct ShardFile {
 ShardFile read_shard(const std::string& dir) {
   ShardFile s;
   s.path = dir + "/shard.json";
+  const auto j = read_ordered_json_file(s.path);  // names the file in its own errors
   try {
-    const auto j = nlohmann::ordered_json::parse(read_file(s.path));
     s.fingerprint = j.at("fingerprint").get<std::string>();
     s.backend = j.at("backend").get<std::string>();
-    s.index = j.at("shard").get<int>();
-    s.count = j.at("shards").get<int>();
+    s.index = int(json_int_at(j, "shard", 0, INT32_MAX));
+    s.count = int(json_int_at(j, "shards", 1, INT32_MAX));
     s.report = SensitivityReport::from_json(j.at("report"));
     s.meta = j.at("report");
     for (int b : s.report.bits) s.meta.erase(std::to_string(b));
   } catch (const nlohmann::json::exception& e) {
-    fail("{}: malformed shard file ({})", s.path, e.what());
+    fail("{}: malformed shard file ({})", s.path, json_parse_message(e));
   } catch (const Error& e) {
     fail("{}: {}", s.path, e.what());
   }

@@ -67,18 +67,19 @@ void add_tokenizer_keys(const std::string& tokenizer_json, const std::string& to
     std::vector<std::string> tokens(static_cast<size_t>(vocab));
     std::vector<int32_t> types(size_t(vocab), kUnused);
     std::vector<bool> known(size_t(vocab), false);
-    const auto put = [&](const std::string& text, int64_t id, int32_t type) {
-      if (id < 0 || id >= vocab)
+    const auto put = [&](const std::string& text, const nlohmann::json& id_json, int32_t type) {
+      const auto id = json_int(id_json, 0, vocab - 1);
+      if (!id)
         fail("{}/tokenizer.json: token '{}' has id {}, the model has {} embedding rows", source,
-             text, id, vocab);
-      tokens[size_t(id)] = text;
-      types[size_t(id)] = type;
-      known[size_t(id)] = true;
+             excerpt(text), json_excerpt(id_json), vocab);
+      tokens[size_t(*id)] = text;
+      types[size_t(*id)] = type;
+      known[size_t(*id)] = true;
     };
     for (const auto& [text, id] : model.at("vocab").items())
-      put(text, id.get<int64_t>(), byte_fallback && is_byte_token(text) ? kByte : kNormal);
+      put(text, id, byte_fallback && is_byte_token(text) ? kByte : kNormal);
     for (const auto& a : tj.value("added_tokens", nlohmann::json::array()))
-      put(a.at("content").get<std::string>(), a.at("id").get<int64_t>(),
+      put(a.at("content").get<std::string>(), a.at("id"),
           a.value("special", false) ? kControl : kUserDefined);
     for (int64_t i = 0; i < vocab; ++i)
       if (!known[size_t(i)]) tokens[size_t(i)] = "[PAD" + std::to_string(i) + "]";

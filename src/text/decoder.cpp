@@ -68,9 +68,15 @@ DecoderRules parse_decoder(const nlohmann::json& decoder, const std::string& pat
         fail("{}: a Strip decoder must follow Fuse (a per-token strip is not supported)", path);
       advance(kStrip, step_type);
       rules.strip.content = step.at("content").get<std::string>();
-      rules.strip.count = step.at("start").get<int32_t>();
-      if (step.at("stop").get<int32_t>() != 0)
-        fail("{}: a Strip decoder with stop != 0 is not supported", path);
+      // A Strip removes at most a few characters; a float or a huge count is not a Strip.
+      const auto start = json_int(step.at("start"), 0, 1 << 20);
+      if (!start)
+        fail("{}: a Strip decoder's start must be an integer in [0, 2^20], got {}", path,
+             json_excerpt(step.at("start")));
+      rules.strip.count = int32_t(*start);
+      if (json_int(step.at("stop"), 0, 0) != 0)
+        fail("{}: a Strip decoder with stop != 0 is not supported (got {})", path,
+             json_excerpt(step.at("stop")));
       if (rules.strip.content.empty() ||
           utf8_char_length(static_cast<unsigned char>(rules.strip.content[0])) !=
               rules.strip.content.size())
