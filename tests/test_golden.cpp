@@ -188,6 +188,7 @@ TEST_P(Golden, GreedyDecodeWithRecurrentState) {
   const Shape ls = ref().shape("greedy_step_logits");  // [16, V]
   const GreedyRun run = greedy_decode(model(), ref().i32("greedy_prompt"), want_ids.size());
   EXPECT_EQ(run.ids, want_ids);
+  EXPECT_EQ(run.device_argmax, run.host_argmax);  // the Decoder's greedy output
   EXPECT_TRUE(close_reported(tag("step logits vs reference"), ref().f32("greedy_step_logits"),
                              run.step_logits, ls, kStepNmse));
   if (vulkan()) {

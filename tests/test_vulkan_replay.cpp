@@ -34,6 +34,7 @@ constexpr double kVsReferenceNmse = 1e-8, kVsCpuNmse = 1e-7;
 GreedyRun greedy(Model& m, const std::vector<int32_t>& prompt, size_t steps, bool replay) {
   GreedyRun g = greedy_decode(m, prompt, steps, replay);
   EXPECT_EQ(g.position, int64_t(prompt.size() + steps));
+  EXPECT_EQ(g.device_argmax, g.host_argmax) << "the step's own argmax must pick what the host would";
   return g;
 }
 

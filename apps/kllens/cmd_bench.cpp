@@ -139,6 +139,7 @@ std::vector<double> time_test(Model& model, Backend& be, int64_t P, int64_t N, c
   std::vector<int32_t> ids(size_t(std::max<int64_t>(P, 1)));
   for (auto& t : ids) t = tok(rng);
   Tensor logits = be.alloc(DType::F32, {int64_t(ids.size()), V});
+  const Tensor next_id = be.alloc(DType::I32, {1});
   std::vector<float> last(static_cast<size_t>(V));
   std::vector<double> out;
   for (int64_t r = 0; r <= a.reps; ++r) {  // r = 0: warm-up
@@ -153,14 +154,16 @@ std::vector<double> time_test(Model& model, Backend& be, int64_t P, int64_t N, c
       model.forward({ids[0]}, 1, 1, *state, logits);  // the one-token prefill a decode starts from
       be.download(logits.slice_rows(0, 1), last.data());
       const Tensor step = logits.slice_rows(0, 1);
-      Decoder decoder(model, *state, step, !a.no_replay);
+      // Greedy on the backend, as generate does: a step downloads its token id, not its logits.
+      Decoder decoder(model, *state, step, !a.no_replay, next_id);
+      int32_t next = argmax(last.data(), V);
       VulkanCounters vk0, vk1;
       const bool vk = r == a.reps && vulkan_counters(be, vk0);
       if (profile && r > 0) profile->start();
       const auto t0 = std::chrono::steady_clock::now();
       for (int64_t i = 0; i < N; ++i) {
-        decoder.step(argmax(last.data(), V));
-        be.download(step, last.data());
+        decoder.step(next);
+        be.download(next_id, &next);
       }
       sec = seconds_since(t0);
       if (profile && r > 0) profile->stop(N);

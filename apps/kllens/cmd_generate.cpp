@@ -71,7 +71,10 @@ void run_generate(const GenerateArgs& a) {
     be->download(logits.slice_rows(int64_t(context.size()) - 1, 1), last.data());
     const auto t1 = std::chrono::steady_clock::now();
     const Tensor step_logits = logits.slice_rows(0, 1);
-    Decoder decode(*model, *state, step_logits, !a.no_replay);
+    // Greedy: the argmax on the backend, in the step (its id is all a step downloads).
+    const bool greedy = a.sampling.temperature <= 0.f;
+    const Tensor next_id = greedy ? be->alloc(DType::I32, {1}) : Tensor{};
+    Decoder decode(*model, *state, step_logits, !a.no_replay, next_id);
     // Top-k candidates on the backend: [1, k] values and ids.
     const int64_t k = sampler.uses_topk() ? std::min<int64_t>(sampler.top_k(), V) : 0;
     Tensor top_values, top_ids;
@@ -79,7 +82,13 @@ void run_generate(const GenerateArgs& a) {
     std::vector<int32_t> ki(static_cast<size_t>(k));
     if (k > 0) top_values = be->alloc(DType::F32, {1, k}), top_ids = be->alloc(DType::I32, {1, k});
     auto choose = [&](const Tensor& row, bool on_host) {
-      if (k == 0 || on_host) return sampler.next(last.data(), V);
+      if (on_host) return sampler.next(last.data(), V);
+      if (greedy) {
+        int32_t id = 0;
+        be->download(next_id, &id);
+        return id;
+      }
+      if (k == 0) return sampler.next(last.data(), V);
       be->topk(row, top_values, top_ids);
       be->download(top_values, kv.data());
       be->download(top_ids, ki.data());
@@ -100,7 +109,7 @@ void run_generate(const GenerateArgs& a) {
       std::fflush(stdout);
       if (int64_t(out_ids.size()) == steps) break;
       decode.step(next);
-      if (k == 0) be->download(step_logits, last.data());
+      if (!greedy && k == 0) be->download(step_logits, last.data());
     }
     prefilled = context.size();
     prefill_s = std::chrono::duration<double>(t1 - t0).count();

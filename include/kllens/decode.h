@@ -21,12 +21,16 @@ namespace kllens {
 
 class Decoder {
  public:
-  // logits: F32 [1, V] on the model's backend, written by every step.
-  Decoder(Model& model, ModelState& state, Tensor logits, bool replay = true);
+  // logits: F32 [1, V] on the model's backend, written by every step. greedy, if given:
+  // I32 [1] on the same backend, where every step also writes argmax(logits)
+  // (Backend::argmax, inside the replayed graph), so a greedy caller downloads 4 bytes per
+  // token instead of the logits row.
+  Decoder(Model& model, ModelState& state, Tensor logits, bool replay = true, Tensor greedy = {});
   Decoder(const Decoder&) = delete;
   Decoder& operator=(const Decoder&) = delete;
 
-  // One token through the model; advances state.position by one.
+  // One token through the model (then the argmax into `greedy`, if given); advances
+  // state.position by one.
   void step(int32_t token);
   // True once steps replay a recorded graph.
   bool replaying() const { return graph_ != nullptr; }
@@ -34,9 +38,12 @@ class Decoder {
   static bool replayable(const Model& model);
 
  private:
+  void run_forward(int32_t token);  // forward, then the argmax if asked for
+
   Model& model_;             // borrowed
   ModelState& state_;        // borrowed
   Tensor logits_;
+  Tensor greedy_;  // empty, or I32 [1]: argmax(logits_) after each step
   bool replay_;
   std::unique_ptr<Graph> graph_;  // owned: the recorded step
 };

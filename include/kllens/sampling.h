@@ -33,6 +33,8 @@ class Sampler {
   std::mt19937_64 rng_;
 };
 
-int32_t argmax(const float* x, int64_t n);  // first index of the maximum
+// The first index of the maximum; NaN is never chosen, a row with nothing above −∞ gives 0
+// (the rule of Backend::argmax).
+int32_t argmax(const float* x, int64_t n);
 
 }  // namespace kllens

@@ -6,11 +6,22 @@
 
 namespace kllens {
 
-Decoder::Decoder(Model& model, ModelState& state, Tensor logits, bool replay)
-    : model_(model), state_(state), logits_(std::move(logits)), replay_(replay && replayable(model)) {
+Decoder::Decoder(Model& model, ModelState& state, Tensor logits, bool replay, Tensor greedy)
+    : model_(model),
+      state_(state),
+      logits_(std::move(logits)),
+      greedy_(std::move(greedy)),
+      replay_(replay && replayable(model)) {
   KL_CHECK(state_.batch == 1, "Decoder: one sequence, the state holds {}", state_.batch);
   KL_CHECK(logits_.rows() == 1 && logits_.cols() == model.config().vocab_size,
            "Decoder: logits must be [1, {}], got {}", model.config().vocab_size, shape_str(logits_.shape));
+  KL_CHECK(greedy_.empty() || (greedy_.dtype == DType::I32 && greedy_.numel() == 1),
+           "Decoder: the greedy output must be I32 [1], got {}", shape_str(greedy_.shape));
+}
+
+void Decoder::run_forward(int32_t token) {
+  model_.forward({token}, 1, 1, state_, logits_);
+  if (!greedy_.empty()) model_.backend().argmax(logits_, greedy_);
 }
 
 bool Decoder::replayable(const Model& model) {
@@ -32,12 +43,12 @@ void Decoder::step(int32_t token) {
     return;
   }
   if (!replay_ || !be.begin_capture()) {
-    model_.forward({token}, 1, 1, state_, logits_);
+    run_forward(token);
     return;
   }
   std::unique_ptr<Graph> g;
   try {
-    model_.forward({token}, 1, 1, state_, logits_);  // recorded, not run; position advances
+    run_forward(token);  // recorded, not run; position advances
   } catch (...) {
     be.end_capture();  // leave the backend usable; the partial graph is dropped
     throw;

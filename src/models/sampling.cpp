@@ -13,10 +13,11 @@
 
 namespace kllens {
 
-int32_t argmax(const float* x, int64_t n) {
+int32_t argmax(const float* x, int64_t n) {  // the rule of Backend::argmax (src/cpu/argmax.h)
   int64_t best = 0;
-  for (int64_t i = 1; i < n; ++i)
-    if (x[i] > x[best]) best = i;
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; ++i)
+    if (x[i] > m) m = x[i], best = i;
   return int32_t(best);
 }
 

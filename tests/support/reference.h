@@ -40,6 +40,9 @@ class Reference {
 struct GreedyRun {
   std::vector<int32_t> ids;         // [steps]
   std::vector<float> step_logits;   // [steps, V]
+  // [steps]: the Decoder's greedy output after each step (Backend::argmax, in the step),
+  // and the host's argmax of the step's downloaded logits; the two must agree.
+  std::vector<int32_t> device_argmax, host_argmax;
   bool replayed = false;            // the Decoder replayed a captured step
   int64_t position = 0;             // the state's position afterwards
 };
