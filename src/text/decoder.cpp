@@ -74,7 +74,7 @@ DecoderRules parse_decoder(const nlohmann::json& decoder, const std::string& pat
         fail("{}: a Strip decoder's start must be an integer in [0, 2^20], got {}", path,
              json_excerpt(step.at("start")));
       rules.strip.count = int32_t(*start);
-      if (json_int(step.at("stop"), 0, 0) != 0)
+      if (!json_int(step.at("stop"), 0, 0))  // the integer 0, nothing else
         fail("{}: a Strip decoder with stop != 0 is not supported (got {})", path,
              json_excerpt(step.at("stop")));
       if (rules.strip.content.empty() ||
