@@ -8,6 +8,10 @@
 
 namespace kllens::cpu {
 
+// The reference rule for one row z[V] (a strict-greater scan from −∞); also the host's
+// greedy choice (kllens::argmax, sampling.h).
+int64_t argmax_row_ref(const float* z, int64_t V);
+
 void argmax_ref(const Tensor& logits, const Tensor& out);
 void argmax_avx2(const Tensor& logits, const Tensor& out);
 void argmax(CpuTier tier, const Tensor& logits, const Tensor& out);

@@ -80,7 +80,7 @@ ShardFile read_shard(const std::string& dir) {
   } catch (const Error& e) {
     fail("{}: {}", s.path, e.what());
   }
-  if (s.count < 1 || s.index < 0 || s.index >= s.count)
+  if (s.index >= s.count)  // each is in range already (json_int_at)
     fail("{}: shard {}/{} is not a valid shard", s.path, s.index, s.count);
   return s;
 }

@@ -8,18 +8,13 @@
 #include <numeric>
 #include <vector>
 
+#include "cpu/argmax.h"
 #include "cpu/topk.h"
 #include "kllens/error.h"
 
 namespace kllens {
 
-int32_t argmax(const float* x, int64_t n) {  // the rule of Backend::argmax (src/cpu/argmax.h)
-  int64_t best = 0;
-  float m = -INFINITY;
-  for (int64_t i = 0; i < n; ++i)
-    if (x[i] > m) m = x[i], best = i;
-  return int32_t(best);
-}
+int32_t argmax(const float* x, int64_t n) { return int32_t(cpu::argmax_row_ref(x, n)); }
 
 int32_t Sampler::next(const float* logits, int64_t vocab) {
   if (p_.temperature <= 0.f) return argmax(logits, vocab);

@@ -48,15 +48,17 @@ GreedyRun greedy_decode(Model& model, const std::vector<int32_t>& prompt, size_t
   const Tensor next_id = be.alloc(DType::I32, {1});
   Decoder decode(model, *state, logits.slice_rows(0, 1), replay, next_id);
   GreedyRun run;
+  int32_t next = argmax(step.data(), V);
   for (size_t i = 0; i < steps; ++i) {
-    run.ids.push_back(argmax(step.data(), V));
-    decode.step(run.ids.back());
+    run.ids.push_back(next);
+    decode.step(next);
     be.download(logits.slice_rows(0, 1), step.data());
     run.step_logits.insert(run.step_logits.end(), step.begin(), step.end());
+    next = argmax(step.data(), V);
+    run.host_argmax.push_back(next);
     int32_t id = -1;
     be.download(next_id, &id);
     run.device_argmax.push_back(id);
-    run.host_argmax.push_back(argmax(step.data(), V));
   }
   run.replayed = decode.replaying();
   run.position = state->position;
