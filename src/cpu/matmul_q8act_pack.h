@@ -1,5 +1,5 @@
-// The CPU backend's load-time layout of integer weights (Q4_0, Q4_C, Q8_0, Q8_C) for the fast GEMV
-// (matmul_q8act, n < 4 rows): an in-memory detail of the CPU backend, made once when a
+// The CPU backend's load-time layout of integer weights (Q4_0, Q4_C, Q8_0, Q8_C) for the fast
+// matmul (matmul_q8act, GEMV and GEMM): an in-memory detail of the CPU backend, made once when a
 // weight is imported or quantised; files on disk and the other backends never see it.
 //
 // Rows are taken in groups of kPackRows = 8 (the last group padded with zero weights).
@@ -52,8 +52,8 @@ bool packable(DType t);
 // threads. Unpacks through the reference's own reading of each block.
 std::unique_ptr<PackedWeight> pack_weight(DType t, const uint8_t* W, size_t row_bytes, int64_t N, int64_t K);
 
-// out[n, N] = matmul_q8act(x, w) for n ∈ [1, 3] through the packed copy p of w.w (the
-// same weight, same shape); scale and bias come from w.
+// out[n, N] = matmul_q8act(x, w) for any n ≥ 1 through the packed copy p of w.w (the same
+// weight, same shape); scale and bias come from w.
 void matmul_q8act_packed_avx2(const Tensor& x, const Weight& w, const PackedWeight& p, const Tensor& out);
 
 }  // namespace kllens::cpu

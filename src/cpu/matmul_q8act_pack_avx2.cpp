@@ -1,4 +1,5 @@
-// matmul_q8act's GEMV on packed weights (matmul_q8act_pack.h), AVX2 tier.
+// matmul_q8act on packed weights (matmul_q8act_pack.h), AVX2 tier: the decode GEMV and the
+// prefill GEMM are one loop (a group of 8 rows against every row of x, 4 at a time).
 //
 // Per group of 8 rows and block b, INT4: four 32-byte loads give eight vectors of
 // unsigned nibbles (and / shift + and); each meets 4 activation codes broadcast to all
@@ -11,6 +12,7 @@
 // reference does not have), and the per-row scale and bias at the end.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/cpu_features.h"
@@ -57,69 +59,83 @@ inline __m256i block_sums_q8(const __m256i* w, const __m256i* aw, const int8_t* 
   return I;
 }
 
+// Outputs [8g, 8g + 8) of x rows [r0, r0 + NX): the group's blocks in ascending order.
 template <bool kQ4, bool kBlockScale, int NX>
-void packed_gemv(const PackArgs& a) {
+void group_rows(const PackArgs& a, int64_t g, int64_t r0) {
   const PackedWeight& p = *a.p;
   const int64_t nb = p.nb;
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   constexpr int64_t bb = kQ4 ? 128 : 256;
-#pragma omp parallel for schedule(static) if (p.N * p.K * NX >= kParallelMinMacs)
-  for (int64_t g = 0; g < p.groups; ++g) {
-    const uint8_t* codes = p.codes + size_t(g * nb * bb);
-    const uint16_t* sc = kBlockScale ? p.scales + size_t(g * nb) * kPackRows : nullptr;
-    __m256 acc[NX];
-    for (int r = 0; r < NX; ++r) acc[r] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; ++b) {
-      __m256i w[8], aw[8];
-      const auto* blk = reinterpret_cast<const __m256i*>(codes + b * bb);
-      if constexpr (kQ4) {
-        for (int t = 0; t < 4; ++t) {
-          const __m256i v = _mm256_load_si256(blk + t);
-          w[t] = _mm256_and_si256(v, m4);
-          w[4 + t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        }
-      } else {
-        for (int t = 0; t < 8; ++t) {
-          w[t] = _mm256_load_si256(blk + t);
-          aw[t] = _mm256_sign_epi8(w[t], w[t]);
-        }
+  const uint8_t* codes = p.codes + size_t(g * nb * bb);
+  const uint16_t* sc = kBlockScale ? p.scales + size_t(g * nb) * kPackRows : nullptr;
+  __m256 acc[NX];
+  for (int r = 0; r < NX; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    __m256i w[8], aw[8];
+    const auto* blk = reinterpret_cast<const __m256i*>(codes + b * bb);
+    if constexpr (kQ4) {
+      for (int t = 0; t < 4; ++t) {
+        const __m256i v = _mm256_load_si256(blk + t);
+        w[t] = _mm256_and_si256(v, m4);
+        w[4 + t] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
       }
-      __m256 e;
-      if constexpr (kBlockScale)
-        e = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + b * kPackRows)));
-      for (int r = 0; r < NX; ++r) {
-        const int64_t rb = r * nb + b;
-        const int8_t* xq = a.q + rb * kActBlock;
-        __m256i I;
-        if constexpr (kQ4) I = block_sums_q4(w, xq, a.s[rb]);
-        else I = block_sums_q8(w, aw, xq);
-        __m256 c = _mm256_set1_ps(a.d[rb]);
-        if constexpr (kBlockScale) c = _mm256_mul_ps(c, e);
-        acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(c, _mm256_cvtepi32_ps(I)));
+    } else {
+      for (int t = 0; t < 8; ++t) {
+        w[t] = _mm256_load_si256(blk + t);
+        aw[t] = _mm256_sign_epi8(w[t], w[t]);
       }
     }
+    __m256 e;
+    if constexpr (kBlockScale)
+      e = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc + b * kPackRows)));
     for (int r = 0; r < NX; ++r) {
-      alignas(32) float v[kPackRows];
-      _mm256_store_ps(v, acc[r]);
-      for (int64_t i = 0; i < kPackRows; ++i) {
-        const int64_t j = g * kPackRows + i;
-        if (j >= p.N) break;
-        float o = v[i];
-        if (a.scale) o *= a.scale[j];
-        if (a.bias) o += a.bias[j];
-        a.out[r * a.os + j] = o;
-      }
+      const int64_t rb = (r0 + r) * nb + b;
+      const int8_t* xq = a.q + rb * kActBlock;
+      __m256i I;
+      if constexpr (kQ4) I = block_sums_q4(w, xq, a.s[rb]);
+      else I = block_sums_q8(w, aw, xq);
+      __m256 c = _mm256_set1_ps(a.d[rb]);
+      if constexpr (kBlockScale) c = _mm256_mul_ps(c, e);
+      acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(c, _mm256_cvtepi32_ps(I)));
+    }
+  }
+  for (int r = 0; r < NX; ++r) {
+    alignas(32) float v[kPackRows];
+    _mm256_store_ps(v, acc[r]);
+    for (int64_t i = 0; i < kPackRows; ++i) {
+      const int64_t j = g * kPackRows + i;
+      if (j >= p.N) break;
+      float o = v[i];
+      if (a.scale) o *= a.scale[j];
+      if (a.bias) o += a.bias[j];
+      a.out[(r0 + r) * a.os + j] = o;
     }
   }
 }
 
+// x rows [r0, r0 + n), n ≤ kRowTile, of group g.
+constexpr int64_t kRowTile = 4;
+
 template <bool kQ4, bool kBlockScale>
-void packed_gemv(const PackArgs& a, int64_t n) {
+void group_tile(const PackArgs& a, int64_t g, int64_t r0, int64_t n) {
   switch (n) {
-    case 1: return packed_gemv<kQ4, kBlockScale, 1>(a);
-    case 2: return packed_gemv<kQ4, kBlockScale, 2>(a);
-    default: return packed_gemv<kQ4, kBlockScale, 3>(a);
+    case 1: return group_rows<kQ4, kBlockScale, 1>(a, g, r0);
+    case 2: return group_rows<kQ4, kBlockScale, 2>(a, g, r0);
+    case 3: return group_rows<kQ4, kBlockScale, 3>(a, g, r0);
+    default: return group_rows<kQ4, kBlockScale, 4>(a, g, r0);
   }
+}
+
+// Groups split statically over the threads; each thread runs all n rows of x against one
+// group before the next, so the group's codes (nb · 128 or 256 bytes) stay in L1 while the
+// quantised x streams past: decode (n ≤ 3) reads every weight once, prefill reuses each
+// group n / 4 times from L1.
+template <bool kQ4, bool kBlockScale>
+void packed_matmul(const PackArgs& a, int64_t n) {
+  const PackedWeight& p = *a.p;
+#pragma omp parallel for schedule(static) if (p.N * p.K * n >= kParallelMinMacs)
+  for (int64_t g = 0; g < p.groups; ++g)
+    for (int64_t r0 = 0; r0 < n; r0 += kRowTile) group_tile<kQ4, kBlockScale>(a, g, r0, std::min(kRowTile, n - r0));
 }
 
 }  // namespace
@@ -131,6 +147,7 @@ void matmul_q8act_packed_avx2(const Tensor& x, const Weight& w, const PackedWeig
   auto* q = reinterpret_cast<int8_t*>(mem);
   auto* d = reinterpret_cast<float*>(mem + size_t(n) * row_q);
   auto* s = reinterpret_cast<int32_t*>(d + n * nb);
+#pragma omp parallel for schedule(static) if (n * K >= (int64_t(1) << 16))  // as matmul_q8act_avx2.cpp
   for (int64_t r = 0; r < n; ++r)
     quantize_act_q8_avx2(x.data<float>() + r * x.row_stride, K, q + size_t(r) * row_q, d + r * nb, s + r * nb);
   PackArgs a;
@@ -143,10 +160,10 @@ void matmul_q8act_packed_avx2(const Tensor& x, const Weight& w, const PackedWeig
   a.d = d;
   a.s = s;
   switch (p.type) {
-    case DType::Q4_0: return packed_gemv<true, true>(a, n);
-    case DType::Q4_C: return packed_gemv<true, false>(a, n);
-    case DType::Q8_0: return packed_gemv<false, true>(a, n);
-    default: return packed_gemv<false, false>(a, n);  // Q8_C (pack_weight's types)
+    case DType::Q4_0: return packed_matmul<true, true>(a, n);
+    case DType::Q4_C: return packed_matmul<true, false>(a, n);
+    case DType::Q8_0: return packed_matmul<false, true>(a, n);
+    default: return packed_matmul<false, false>(a, n);  // Q8_C (pack_weight's types)
   }
 }
 

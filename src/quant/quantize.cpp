@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
+#include <vector>
 
 #include "cpu/dequant.h"
 #include "kllens/error.h"
@@ -209,10 +211,12 @@ std::vector<float> download_f32(Backend& backend, const Tensor& W) {
 Weight quantize_weight_host(Backend& backend, const Weight& src, QuantSpec spec) {
   const std::vector<float> f32 = download_f32(backend, src.w);
   const int64_t N = src.w.shape[0], K = src.w.shape[1];
-  const HostQuant q = quantize(f32.data(), N, K, spec);
+  HostQuant q = quantize(f32.data(), N, K, spec);
   Weight out;
-  out.w = backend.alloc(q.type, {N, K});
-  backend.upload(out.w, q.data.data());
+  // Imported, as a model file's weights are: the bytes never change after this, so the
+  // CPU backend may give the weight its packed copy for the fast matmul.
+  const auto bytes = std::make_shared<std::vector<uint8_t>>(std::move(q.data));
+  out.w = backend.import_host(bytes, bytes->data(), q.type, {N, K});
   if (!q.scale.empty()) {
     out.scale = backend.alloc(DType::F32, {N});
     backend.upload(out.scale, q.scale.data());
