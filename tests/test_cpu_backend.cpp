@@ -1,14 +1,24 @@
 // The CPU backend's memory and data-movement ops: aligned allocation, upload/download of
 // strided tensors, import_host without a copy, copy and fill_zero between column slices,
-// and add (both tiers, exact: one fp32 add per element).
+// and add (both tiers, exact: one fp32 add per element); an imported weight's stored
+// pages after the fast matmul has packed it.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <numeric>
+#include <random>
 
 #include "core/tensor_view.h"
 #include "cpu/cpu_features.h"
 #include "kllens/error.h"
+#include "kllens/file_bytes.h"
 #include "support/compare.h"
 #include "support/kernel_cases.h"
 
@@ -38,6 +48,83 @@ TEST(CpuBackend, DownloadPacksStridedRows) {
   be->download(full.slice_cols(3, 2), got.data());
   EXPECT_EQ(got, (std::vector<float>{3, 4, 9, 10, 15, 16, 21, 22}));
   EXPECT_THROW(be->upload(full.slice_cols(3, 2), v.data()), Error);
+}
+
+// Resident pages of [p, p + bytes) (whole pages only).
+size_t resident_pages(const void* p, size_t bytes) {
+  const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(p) + page - 1) / page * page, end = (uintptr_t(p) + bytes) / page * page;
+  std::vector<unsigned char> v((end - begin) / page);
+  if (v.empty() || mincore(reinterpret_cast<void*>(begin), end - begin, v.data()) != 0) return 0;
+  return size_t(std::count_if(v.begin(), v.end(), [](unsigned char c) { return c & 1; }));
+}
+
+// Once the fast matmul has packed an imported weight, the backend pages out its stored
+// bytes (cpu_backend.cpp, page_out). Nothing may be lost: the exact matmul and embed,
+// which read the stored bytes, give what they gave before, for a file mapping (the
+// pages fault in again from the file) and for anonymous memory (which page_out must not
+// discard). And for a file mapping the pages do leave memory, where the kernel takes
+// MADV_PAGEOUT (Linux 5.4 on).
+TEST(CpuBackend, PackedWeightPagesOutItsStoredBytesAndStillReadsThem) {
+  if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU: no packed copy";
+  auto be = make_cpu_backend(CpuTier::avx2);
+  std::mt19937 rng(5);
+  const int64_t N = 256, K = 4096;  // 576 KiB of Q4_0: 144 pages
+  const Weight w = test::random_weight(*be, rng, DType::Q4_0, N, K, false);
+  std::vector<uint8_t> bytes(w.w.span_bytes());
+  be->download(w.w, bytes.data());
+  const std::string path = (std::filesystem::path(::testing::TempDir()) / "packed_page_out.bin").string();
+  {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), ssize_t(bytes.size()));
+    ASSERT_EQ(::fsync(fd), 0);  // clean page cache pages: reclaim need not write them back
+    ::close(fd);
+  }
+  const auto file = std::make_shared<FileBytes>(FileBytes::map(path));
+  const auto heap = std::make_shared<std::vector<uint8_t>>(bytes);
+  const Tensor x = test::random_f32(*be, rng, 1, K, -1.0f, 1.0f);
+  const Tensor ids = be->alloc(DType::I32, {2});
+  const int32_t rows[2] = {3, 200};
+  be->upload(ids, rows);
+  struct Owner { const char* what; std::shared_ptr<const void> keep; const void* data; };
+  for (const Owner& o : {Owner{"file mapping", file, file->data()}, Owner{"heap", heap, heap->data()}}) {
+    auto run = [&](MatmulMode mode, bool gather) {
+      Weight imported{be->import_host(o.keep, o.data, DType::Q4_0, {N, K}), {}, {}};
+      const Tensor out = be->alloc(DType::F32, {1, N}), emb = be->alloc(DType::F32, {2, K});
+      be->set_matmul_mode(mode);
+      if (gather) be->embed(imported, ids, emb);
+      be->matmul(x, imported, out);
+      return std::make_pair(imported, test::to_host(*be, out));
+    };
+    const auto [exact_w, exact] = run(MatmulMode::exact, false);
+    // A fresh import: its first fast matmul packs it and pages the stored bytes out.
+    const size_t before = resident_pages(o.data, bytes.size());
+    const auto [fast_w, fast] = run(MatmulMode::fast, false);
+    const size_t after = resident_pages(o.data, bytes.size());
+    be->set_matmul_mode(MatmulMode::exact);
+    const Tensor again = be->alloc(DType::F32, {1, N});
+    be->matmul(x, fast_w, again);
+    EXPECT_EQ(test::to_host(*be, again), exact) << o.what;
+    const Tensor emb = be->alloc(DType::F32, {2, K}), emb_ref = be->alloc(DType::F32, {2, K});
+    be->embed(fast_w, ids, emb);
+    be->embed(w, ids, emb_ref);
+    EXPECT_EQ(test::to_host(*be, emb), test::to_host(*be, emb_ref)) << o.what;
+    std::vector<uint8_t> stored(bytes.size());
+    std::memcpy(stored.data(), o.data, bytes.size());
+    EXPECT_EQ(stored, bytes) << o.what;
+    EXPECT_NE(fast, exact) << o.what << ": fast mode did not run";
+    if (o.keep == file) {
+      const bool pageout = ::madvise(const_cast<void*>(o.data), 1, MADV_PAGEOUT) == 0;
+      if (pageout) EXPECT_LT(after, before / 2) << "resident pages " << before << " -> " << after;
+      else std::fprintf(stderr, "this kernel refuses MADV_PAGEOUT: residency not checked\n");
+    }
+    // A weight embed has read (a tied embedding) is packed as well and gives the same.
+    const auto [tied_w, tied] = run(MatmulMode::fast, true);
+    EXPECT_EQ(tied, fast) << o.what;
+  }
+  be->set_matmul_mode(MatmulMode::exact);
+  std::filesystem::remove(path);
 }
 
 TEST(CpuBackend, ImportHostBorrowsWithoutCopy) {

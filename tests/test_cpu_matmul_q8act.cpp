@@ -175,19 +175,19 @@ TEST_P(MatmulQ8actTiers, Avx2MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(IntTypes, MatmulQ8actTiers, ::testing::ValuesIn(kIntTypes),
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
 
-// The packed GEMV (cpu/matmul_q8act_pack.h) keeps each output's fp32 terms in the
+// The packed matmul (cpu/matmul_q8act_pack.h) keeps each output's fp32 terms in the
 // reference's order (one lane per row, mul then add, ascending blocks), so it is bitwise
 // the reference: called directly, and through the backend on an imported weight (the
-// backend's packed path; the unpacked AVX2 GEMV sums in another order and would differ
-// by ulps). Rows not a multiple of 8, K tails (48, 33, 7, 1), 1-3 activation rows.
-TEST(CpuMatmulQ8act, PackedGemvIsBitwiseTheReference) {
+// backend's packed path; the unpacked AVX2 GEMV and GEMM sum in another order and would
+// differ by ulps). Rows not a multiple of 8, K tails (48, 33, 7, 1), GEMV rows (1-3) and
+// GEMM rows (4 and up: whole 4-row tiles and their tails).
+TEST(CpuMatmulQ8act, PackedMatmulIsBitwiseTheReference) {
   if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
   auto be = make_cpu_backend(best_cpu_tier());
   be->set_matmul_mode(MatmulMode::fast);
   std::mt19937 rng(977);
   for (DType type : kIntTypes)
     for (const Shape3& s : kShapes) {
-      if (s.n >= 4) continue;
       for (int64_t pad : {0, 3}) {
         const Tensor x = test::random_f32(*be, rng, s.n, s.K, -1.0f, 1.0f, pad);
         const Weight w = test::random_weight(*be, rng, type, s.N, s.K, pad != 0);

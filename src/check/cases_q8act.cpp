@@ -9,7 +9,7 @@
 // that ignored the mode would fail by 7 orders of magnitude.)
 //
 // "imported" cases hand the weight to the backend through import_host, as a model's
-// weights arrive: the CPU backend then runs its GEMV on the packed copy
+// weights arrive: the CPU backend then runs its GEMV and GEMM on the packed copy
 // (src/cpu/matmul_q8act_pack.h), which it makes only for such immutable weights.
 #include <fmt/format.h>
 
@@ -75,6 +75,12 @@ std::vector<OpCase> q8act_cases() {
     cases.push_back(q8act_case(t, 1, 1536, 48, true, 0, "mamba-130m dt_proj", true));
     cases.push_back(q8act_case(t, 1, 3072, 768, false, 0, "mamba-130m in_proj", true));
     cases.push_back(q8act_case(t, 1, 8192, 2048, false, 0, "mamba-1.4b in_proj", true));
+    // prefill on the packed copy: one 4-row tile, a 4-row tile and a 1-row tail, a 48-long
+    // row (a 16-long last block), a real prefill panel
+    cases.push_back(q8act_case(t, 4, 29, 37, true, 0, "gemm", true));
+    cases.push_back(q8act_case(t, 5, 33, 65, false, 3, "gemm", true));
+    cases.push_back(q8act_case(t, 17, 50, 48, true, 2, "tail prefill", true));
+    cases.push_back(q8act_case(t, 128, 3072, 768, false, 5, "mamba-130m in_proj prefill", true));
   }
   // ---- GEMM tiles (vkgemm): Vulkan runs n > 4 rows over 64×64 int8 tiles staged 2 blocks
   // at a time (shaders/matmul_q8act_gemm.comp). The smallest GEMM (n = 5), tiles cut in

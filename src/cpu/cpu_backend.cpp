@@ -7,10 +7,17 @@
 // wait for.
 //
 // Weights whose bytes never change after they are made (imported, or written by
-// quantize_weight) may carry a second, packed copy for the AVX2 fast GEMV
-// (cpu/matmul_q8act_pack.h: integer rows interleaved by 8), made on the first fast GEMV that
-// reads the whole weight; every other op, and the GEMM, read the stored bytes.
+// quantize_weight) may carry a second, packed copy for the AVX2 fast matmul
+// (cpu/matmul_q8act_pack.h: integer rows interleaved by 8), made on the first fast matmul
+// that reads the whole weight; every other op (embed, the exact matmul) reads the stored
+// bytes. Once an imported weight is packed its stored pages are paged out (page_out), so
+// a quantised model's resident size is its packed copy, not twice its weights; a weight
+// that embed also reads (a tied embedding) keeps them.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -49,7 +56,9 @@ namespace {
 class HostBuffer : public Buffer {
  public:
   bool immutable = false;
-  std::unique_ptr<cpu::PackedWeight> packed;  // owned; null until a fast GEMV asks for it
+  bool borrowed = false;  // the bytes are the caller's (import_host), not this buffer's allocation
+  bool gathered = false;  // an embed has read rows of it (a tied embedding): its pages stay
+  std::unique_ptr<cpu::PackedWeight> packed;  // owned; null until a fast matmul asks for it
 
  protected:
   HostBuffer(size_t bytes, void* host) : Buffer(bytes, host) {}
@@ -78,11 +87,22 @@ class BorrowedBuffer final : public HostBuffer {
   BorrowedBuffer(size_t bytes, const void* data, std::shared_ptr<const void> owner)
       : HostBuffer(bytes, const_cast<void*>(data)), owner_(std::move(owner)) {
     immutable = true;
+    borrowed = true;
   }
 
  private:
   std::shared_ptr<const void> owner_;  // owned reference: keeps the bytes alive
 };
+
+// Hands the whole pages of [p, p + bytes) back to the kernel (MADV_PAGEOUT): for a file
+// mapping they leave this process's memory and a later read faults them in again from
+// the file, so nothing is lost; for anonymous memory without swap it does nothing. A hint:
+// a kernel that refuses it (before Linux 5.4) changes nothing either.
+void page_out(const void* p, size_t bytes) {
+  const auto page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (uintptr_t(p) + page - 1) / page * page, end = (uintptr_t(p) + bytes) / page * page;
+  if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);
+}
 
 // ---- argument checks -----------------------------------------------------------------
 
@@ -155,6 +175,7 @@ class CpuBackend final : public Backend {
   void embed(const Weight& table, const Tensor& ids, const Tensor& out) override {
     validate(EmbedArgs{table, ids, out});
     check_host("embed", {&table.w, &table.scale, &ids, &out});
+    if (auto* hb = dynamic_cast<HostBuffer*>(table.w.buf.get())) hb->gathered = true;
     cpu::embed(tier_, table, ids, out);
   }
 
@@ -176,7 +197,7 @@ class CpuBackend final : public Backend {
     check_host("matmul", {&x, &w.w, &w.scale, &w.bias, &out});
     const Tensor& W = w.w;
     if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(W.dtype)) {
-      if (const cpu::PackedWeight* p = packed_for_gemv(x, W)) return cpu::matmul_q8act_packed_avx2(x, w, *p, out);
+      if (const cpu::PackedWeight* p = packed_copy(W)) return cpu::matmul_q8act_packed_avx2(x, w, *p, out);
       return cpu::matmul_q8act(tier_, x, w, out);
     }
     cpu::matmul(tier_, x, w, out);
@@ -292,12 +313,17 @@ class CpuBackend final : public Backend {
   }
 
  private:
-  // The packed copy of W for a fast GEMV of x (made now if W may have one), or null.
-  const cpu::PackedWeight* packed_for_gemv(const Tensor& x, const Tensor& W) {
-    if (tier_ != CpuTier::avx2 || x.rows() >= 4 || !cpu::packable(W.dtype) || W.offset != 0) return nullptr;
+  // The packed copy of W for a fast matmul (made now if W may have one), or null.
+  const cpu::PackedWeight* packed_copy(const Tensor& W) {
+    if (tier_ != CpuTier::avx2 || !cpu::packable(W.dtype) || W.offset != 0) return nullptr;
     auto* hb = dynamic_cast<HostBuffer*>(W.buf.get());
     if (!hb || !hb->immutable || W.rows() * W.row_bytes() != hb->bytes()) return nullptr;
-    if (!hb->packed) hb->packed = cpu::pack_weight(W.dtype, W.data<uint8_t>(), W.row_bytes(), W.rows(), W.cols());
+    if (!hb->packed) {
+      hb->packed = cpu::pack_weight(W.dtype, W.data<uint8_t>(), W.row_bytes(), W.rows(), W.cols());
+      // Fast mode reads only the packed copy from now on, so a model's file pages of this
+      // weight need not stay resident beside it (a tied embedding's do: embed reads them).
+      if (hb->borrowed && !hb->gathered) page_out(hb->host(), hb->bytes());
+    }
     const cpu::PackedWeight& p = *hb->packed;
     return p.type == W.dtype && p.N == W.rows() && p.K == W.cols() ? &p : nullptr;
   }
