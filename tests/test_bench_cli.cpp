@@ -59,6 +59,8 @@ void expect_row(const nlohmann::ordered_json& r, const std::string& backend, con
   // Mean of the samples, and the bandwidth columns only for tg (bytes × tokens/s).
   const auto& s = r.at("samples_ts");
   EXPECT_NEAR(r.at("avg_ts").get<double>(), (s[0].get<double>() + s[1].get<double>()) / 2, 1e-6 * r.at("avg_ts").get<double>());
+  // Every weight has just been read, so the process holds at least the model's bytes.
+  EXPECT_GE(r.at("resident_bytes").get<double>(), r.at("model_size").get<double>());
   if (test.starts_with("tg"))
     EXPECT_NEAR(r.at("weight_stream_gbps").get<double>(),
                 r.at("decode_stream_bytes").get<double>() * r.at("avg_ts").get<double>() / 1e9, 1e-9);
@@ -108,6 +110,7 @@ TEST(BenchCli, JsonCsvJsonlAndMarkdownAgree) {
   ASSERT_GE(md_lines.size(), 6u);
   EXPECT_EQ(md_lines[0].rfind("| model", 0), 0u) << md.out;
   EXPECT_NE(md_lines[0].find(" t/s |"), std::string::npos) << md.out;
+  EXPECT_NE(md_lines[0].find(" resident |"), std::string::npos) << md.out;
   EXPECT_NE(md_lines[1].find("---:"), std::string::npos) << md.out;
   for (size_t i = 2; i < 6; ++i) {
     EXPECT_NE(md_lines[i].find(" ± "), std::string::npos) << md_lines[i];

@@ -56,6 +56,7 @@ nlohmann::ordered_json BenchResult::to_json() const {
   j["weight_stream_gbps"] = num(gbps());
   j["read_bandwidth_gbps"] = num(read_bw_gbps);
   j["read_bandwidth_fraction"] = num(read_bw_fraction());
+  j["resident_bytes"] = resident_bytes ? nlohmann::ordered_json(resident_bytes) : nlohmann::ordered_json(nullptr);
   return j;
 }
 
@@ -75,14 +76,15 @@ std::string human_params(int64_t n) {
 std::string bench_markdown(const std::vector<BenchResult>& rows) {
   // llama-bench's columns and alignment (text left, numbers right), then kllens's own.
   const std::vector<std::string> head{"model", "size", "params", "backend", "threads", "test", "t/s",
-                                      "weights GB/s", "% of read BW"};
-  const std::vector<bool> right{false, true, true, false, true, true, true, true, true};
+                                      "weights GB/s", "% of read BW", "resident"};
+  const std::vector<bool> right{false, true, true, false, true, true, true, true, true, true};
   std::vector<std::vector<std::string>> cells;
   for (const BenchResult& r : rows) {
     const bool tg = r.n_gen > 0;
     cells.push_back({r.model, human_bytes(r.model_bytes), human_params(r.params), r.backend, std::to_string(r.threads),
                      r.test, fmt::format("{:.2f} ± {:.2f}", r.mean_ts(), r.stddev_ts()),
-                     tg ? fmt::format("{:.2f}", r.gbps()) : "", tg ? fmt::format("{:.0f} %", 100 * r.read_bw_fraction()) : ""});
+                     tg ? fmt::format("{:.2f}", r.gbps()) : "", tg ? fmt::format("{:.0f} %", 100 * r.read_bw_fraction()) : "",
+                     r.resident_bytes ? human_bytes(r.resident_bytes) : ""});
   }
   std::vector<size_t> w(head.size());
   // "±" is two bytes and one column: count code points, not bytes.

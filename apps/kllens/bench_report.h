@@ -29,6 +29,9 @@ struct BenchResult {
   std::vector<double> seconds;  // per repetition
   double read_bw_gbps = 0;  // host memory-read bandwidth, measured once in the same run
   std::string decode_steps; // tg: "replayed" or "direct"
+  // The process's resident memory right after the test's repetitions, this model loaded
+  // (earlier models are freed); 0 where /proc/self/statm cannot be read.
+  uint64_t resident_bytes = 0;
 
   int64_t tokens() const { return n_prompt + n_gen; }
   double mean_ts() const;

@@ -7,7 +7,8 @@
 // (bytes × tokens/s: a decode step reads every weight once) and that as a fraction of the
 // host memory-read bandwidth measured in the same run (the roofline of the CPU, of
 // lavapipe and of unified-memory GPUs; a discrete GPU's VRAM is faster), device, driver
-// and threads. Decode goes through kllens::Decoder: replayed steps where possible (the
+// and threads, and the process's resident memory after each test (with the model loaded:
+// what a deployment of it holds). Decode goes through kllens::Decoder: replayed steps where possible (the
 // first step of each repetition records the graph, and is timed), direct with --no-replay.
 #include <fmt/format.h>
 #include <omp.h>
@@ -122,6 +123,15 @@ uint64_t loaded_bytes(Model& model, const TensorStore& store, int64_t& params) {
 // The bytes one decode step reads. A tied head reads the whole embedding (counted once in
 // model_bytes); a head of its own (a checkpoint's lm_head, or one `quantize --head` made)
 // leaves the embedding to the gather, which reads one row per token.
+// The process's resident memory now (/proc/self/statm's second field, in pages), 0 where
+// it cannot be read.
+uint64_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * uint64_t(sysconf(_SC_PAGESIZE));
+}
+
 uint64_t decode_stream_bytes(const ModelConfig& config, const TensorStore& store, uint64_t model_bytes) {
   if (config.tie_word_embeddings || !store.find("lm_head.weight")) return model_bytes;
   for (const char* name : {"backbone.embeddings.weight", "backbone.embedding.weight", "model.embed_tokens.weight"})
@@ -230,6 +240,7 @@ void run_bench(const BenchArgs& a) {
         if (isatty(STDERR_FILENO)) fmt::print(stderr, "bench: {} on {}: {} ...\n", base.model, backend, r.test);
         bool replayed = false;
         r.seconds = time_test(*model, *be, P, N, a, replayed, profile);
+        r.resident_bytes = resident_bytes();
         if (N > 0) r.decode_steps = replayed ? "replayed" : "direct";
         rows.push_back(std::move(r));
       };
