@@ -10,7 +10,7 @@ FUZZ_SECONDS="${1:-60}"
 JOBS="$(nproc)"
 TESTS=(test_config test_safetensors test_tokenizer test_hostile_inputs test_cli
        test_lens_allocate test_cpu_backend test_cpu_kl_reduce test_cpu_ssm_scan
-       test_cpu_ssd_scan test_cpu_matmul test_cpu_conv1d_causal test_cpu_rms_norm)
+       test_cpu_ssd_scan test_cpu_matmul test_cpu_matmul_q8act test_cpu_conv1d_causal test_cpu_rms_norm)
 # The inputs' size limit of each target (-max_len): its seeds fit, and a short input keeps
 # each execution short (the GGUF and tokenizer seeds are 5-12 KiB).
 declare -A MAX_LEN=([fuzz_safetensors]=4096 [fuzz_config]=4096 [fuzz_plan]=4096 [fuzz_sweep]=4096
