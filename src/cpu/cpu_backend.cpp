@@ -56,7 +56,6 @@ namespace {
 class HostBuffer : public Buffer {
  public:
   bool immutable = false;
-  bool borrowed = false;  // the bytes are the caller's (import_host), not this buffer's allocation
   bool gathered = false;  // an embed has read rows of it (a tied embedding): its pages stay
   std::unique_ptr<cpu::PackedWeight> packed;  // owned; null until a fast matmul asks for it
 
@@ -87,7 +86,6 @@ class BorrowedBuffer final : public HostBuffer {
   BorrowedBuffer(size_t bytes, const void* data, std::shared_ptr<const void> owner)
       : HostBuffer(bytes, const_cast<void*>(data)), owner_(std::move(owner)) {
     immutable = true;
-    borrowed = true;
   }
 
  private:
@@ -322,7 +320,7 @@ class CpuBackend final : public Backend {
       hb->packed = cpu::pack_weight(W.dtype, W.data<uint8_t>(), W.row_bytes(), W.rows(), W.cols());
       // Fast mode reads only the packed copy from now on, so a model's file pages of this
       // weight need not stay resident beside it (a tied embedding's do: embed reads them).
-      if (hb->borrowed && !hb->gathered) page_out(hb->host(), hb->bytes());
+      if (dynamic_cast<BorrowedBuffer*>(hb) && !hb->gathered) page_out(hb->host(), hb->bytes());
     }
     const cpu::PackedWeight& p = *hb->packed;
     return p.type == W.dtype && p.N == W.rows() && p.K == W.cols() ? &p : nullptr;
