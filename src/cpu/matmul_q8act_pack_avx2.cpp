@@ -113,9 +113,11 @@ void group_rows(const PackArgs& a, int64_t g, int64_t r0) {
   }
 }
 
-// x rows [r0, r0 + n), n ≤ kRowTile, of group g.
+// x rows per group_rows call: 4 accumulators, and with the 8 unpacked weight vectors
+// (INT4) still within the 16 ymm registers.
 constexpr int64_t kRowTile = 4;
 
+// Group g against x rows [r0, r0 + n), n ≤ kRowTile.
 template <bool kQ4, bool kBlockScale>
 void group_tile(const PackArgs& a, int64_t g, int64_t r0, int64_t n) {
   switch (n) {
