@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <numeric>
@@ -35,6 +36,31 @@ TEST(CpuBackend, AllocIsAlignedAndContiguous) {
   }
   const Tensor q = be->alloc(DType::Q4_0, {3, 48});
   EXPECT_EQ(q.buf->bytes(), 3 * 2 * 18u);
+}
+
+// KLLENS_CPU_TIER caps best_cpu_tier (same-machine A/B timings); a name that is no tier
+// is refused with one line that names the variable and the tiers.
+TEST(CpuBackend, CpuTierVariableCapsTheBestTier) {
+  const CpuTier best = best_cpu_tier();
+  ASSERT_EQ(::setenv("KLLENS_CPU_TIER", "reference", 1), 0);
+  EXPECT_EQ(best_cpu_tier(), CpuTier::reference);
+  EXPECT_EQ(make_cpu_backend(best_cpu_tier())->name(), "cpu");
+  ASSERT_EQ(::setenv("KLLENS_CPU_TIER", "avx2", 1), 0);
+  EXPECT_EQ(best_cpu_tier(), cpu_tier_supported(CpuTier::avx2) ? CpuTier::avx2 : CpuTier::reference);
+  ASSERT_EQ(::setenv("KLLENS_CPU_TIER", "avx512", 1), 0);
+  EXPECT_EQ(best_cpu_tier(), best);
+  ASSERT_EQ(::setenv("KLLENS_CPU_TIER", "sse9", 1), 0);
+  try {
+    best_cpu_tier();
+    ADD_FAILURE() << "KLLENS_CPU_TIER=sse9 was accepted";
+  } catch (const Error& e) {
+    EXPECT_STREQ(e.what(), "KLLENS_CPU_TIER: 'sse9' is not a CPU tier (reference, avx2, avx512)");
+  }
+  ASSERT_EQ(::unsetenv("KLLENS_CPU_TIER"), 0);
+  EXPECT_EQ(best_cpu_tier(), best);
+  EXPECT_EQ(best, cpu_tier_supported(CpuTier::avx512) ? CpuTier::avx512
+                  : cpu_tier_supported(CpuTier::avx2) ? CpuTier::avx2
+                                                      : CpuTier::reference);
 }
 
 TEST(CpuBackend, DownloadPacksStridedRows) {

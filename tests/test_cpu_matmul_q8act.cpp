@@ -176,14 +176,19 @@ INSTANTIATE_TEST_SUITE_P(IntTypes, MatmulQ8actTiers, ::testing::ValuesIn(kIntTyp
                          [](const auto& p) { return std::string(dtype_name(p.param)); });
 
 // The packed matmul (cpu/matmul_q8act_pack.h) keeps each output's fp32 terms in the
-// reference's order (one lane per row, mul then add, ascending blocks), so it is bitwise
-// the reference: called directly, and through the backend on an imported weight (the
-// backend's packed path; the unpacked AVX2 GEMV and GEMM sum in another order and would
-// differ by ulps). Rows not a multiple of 8, K tails (48, 33, 7, 1), GEMV rows (1-3) and
-// GEMM rows (4 and up: whole 4-row tiles and their tails).
-TEST(CpuMatmulQ8act, PackedMatmulIsBitwiseTheReference) {
-  if (!cpu::cpu_has_avx2()) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
-  auto be = make_cpu_backend(best_cpu_tier());
+// reference's order (one lane per row, mul then add, ascending blocks), so each of its
+// tiers (AVX2, AVX-512 VNNI) is bitwise the reference: called directly, and through that
+// tier's backend on an imported weight (the backend's packed path; the unpacked AVX2 GEMV
+// and GEMM sum in another order and would differ by ulps). Rows not a multiple of 8, K
+// tails (48, 33, 7, 1), GEMV rows (1-3) and GEMM rows (4 and up: whole 4-row tiles and
+// their tails).
+class PackedMatmulTiers : public ::testing::TestWithParam<CpuTier> {};
+
+TEST_P(PackedMatmulTiers, BitwiseTheReference) {
+  const CpuTier tier = GetParam();
+  if (!cpu_tier_supported(tier)) GTEST_SKIP() << "this CPU lacks the " << cpu_tier_name(tier) << " tier's instructions";
+  const auto packed_matmul = tier == CpuTier::avx512 ? cpu::matmul_q8act_packed_avx512 : cpu::matmul_q8act_packed_avx2;
+  auto be = make_cpu_backend(tier);
   be->set_matmul_mode(MatmulMode::fast);
   std::mt19937 rng(977);
   for (DType type : kIntTypes)
@@ -195,7 +200,7 @@ TEST(CpuMatmulQ8act, PackedMatmulIsBitwiseTheReference) {
         const Tensor direct = test::clone(*be, ref), backend = test::clone(*be, ref);
         cpu::matmul_q8act_ref(x, w, ref);
         const auto packed = cpu::pack_weight(type, w.w.data<uint8_t>(), w.w.row_bytes(), s.N, s.K);
-        cpu::matmul_q8act_packed_avx2(x, w, *packed, direct);
+        packed_matmul(x, w, *packed, direct);
         Weight imported = w;
         imported.w = be->import_host(w.w.buf, w.w.host_ptr(), type, {s.N, s.K});
         be->matmul(x, imported, backend);
@@ -205,6 +210,9 @@ TEST(CpuMatmulQ8act, PackedMatmulIsBitwiseTheReference) {
       }
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(CpuMatmulQ8act, PackedMatmulTiers, ::testing::Values(CpuTier::avx2, CpuTier::avx512),
+                         [](const auto& p) { return std::string(cpu_tier_name(p.param)); });
 
 // The backend's mode: exact by default (bitwise the exact matmul), fast runs matmul_q8act
 // on integer weights and leaves F16 weights alone.

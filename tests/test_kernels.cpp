@@ -1,5 +1,6 @@
 // Every checker case (check::all_cases(), the list `kllens check-kernels` and the benchmarks
-// run) as one test: the CPU's scalar reference tier, its AVX2 tier and — where a Vulkan
+// run) as one test: the CPU's scalar reference tier, its AVX2 tier, its AVX-512 VNNI tier (where
+// the CPU has it) and — where a Vulkan
 // driver is installed — Vulkan with the validation layer on, every pair compared against
 // the case's bound (reference vs AVX2, reference vs Vulkan, AVX2 vs Vulkan). Each case
 // states its bound and why (src/check/cases_*.cpp); cases with launches > 1 check the
@@ -34,8 +35,11 @@ std::vector<Backend*> backends() {
   static std::unique_ptr<Backend> ref = make_cpu_backend(CpuTier::reference);
   static std::unique_ptr<Backend> avx2 =
       cpu_tier_supported(CpuTier::avx2) ? make_cpu_backend(CpuTier::avx2) : nullptr;
+  static std::unique_ptr<Backend> avx512 =
+      cpu_tier_supported(CpuTier::avx512) ? make_cpu_backend(CpuTier::avx512) : nullptr;
   std::vector<Backend*> b{ref.get()};
   if (avx2) b.push_back(avx2.get());
+  if (avx512) b.push_back(avx512.get());
 #ifdef KLLENS_HAVE_VULKAN
   if (Backend* vk = test::vulkan()) b.push_back(vk);
 #endif

@@ -55,15 +55,17 @@ int run_check(const CheckArgs& a) {
   std::vector<std::unique_ptr<Backend>> owned;
   std::vector<std::string> short_names{"ref"};  // of owned, for the pairs' tags
   owned.push_back(make_cpu_backend(CpuTier::reference));
-  if (cpu_tier_supported(CpuTier::avx2)) owned.push_back(make_cpu_backend(CpuTier::avx2)), short_names.push_back("avx2");
+  for (CpuTier t : {CpuTier::avx2, CpuTier::avx512})
+    if (cpu_tier_supported(t)) owned.push_back(make_cpu_backend(t)), short_names.push_back(cpu_tier_name(t));
   short_names.push_back("vk");
   owned.push_back(std::move(vulkan));
   Backend& vk = *owned.back();
   std::vector<Backend*> backends;
   for (auto& b : owned) backends.push_back(b.get());
-  fmt::print("reference: cpu-reference (scalar); under test: {}{}; vulkan: {}{}\n",
-             cpu_tier_supported(CpuTier::avx2) ? "cpu avx2, " : "(no AVX2 on this CPU) ", "vulkan",
-             vulkan_device_summary(vk), a.validation ? " (validation on)" : "");
+  fmt::print("reference: cpu-reference (scalar); under test: {}{}{}; vulkan: {}{}\n",
+             cpu_tier_supported(CpuTier::avx2) ? "cpu avx2, " : "(no AVX2 on this CPU) ",
+             cpu_tier_supported(CpuTier::avx512) ? "cpu avx512 (AVX-512 VNNI), " : "(no AVX-512 VNNI on this CPU) ",
+             "vulkan", vulkan_device_summary(vk), a.validation ? " (validation on)" : "");
   // Short names of the pairs, in run_case's order.
   std::vector<std::string> tags;
   for (size_t i = 0; i < backends.size(); ++i)

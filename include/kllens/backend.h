@@ -244,11 +244,15 @@ class Backend {
 };
 
 // The CPU kernels' tier: the plain scalar reference (the truth every other tier and the
-// Vulkan kernels are checked against) or AVX2+FMA+F16C with OpenMP.
-enum class CpuTier { reference, avx2 };
-const char* cpu_tier_name(CpuTier tier);  // "reference", "avx2"
+// Vulkan kernels are checked against), AVX2+FMA+F16C with OpenMP, or avx512: the packed
+// fast matmul on AVX-512 VNNI (vpdpbusd), every other op as avx2.
+enum class CpuTier { reference, avx2, avx512 };
+const char* cpu_tier_name(CpuTier tier);  // "reference", "avx2", "avx512"
 bool cpu_tier_supported(CpuTier tier);    // this CPU runs it
-CpuTier best_cpu_tier();                  // the fastest tier this CPU runs
+// The fastest tier this CPU runs, or a slower one where the environment variable
+// KLLENS_CPU_TIER (reference, avx2, avx512) names one: a cap, for same-machine A/B
+// timings and for running a slower tier's code on a faster CPU. Throws on any other value.
+CpuTier best_cpu_tier();
 
 // The CPU backend running every op on `tier` (throws if this CPU lacks it). Never null.
 // Its name() is "cpu" for the fastest tier and "cpu-<tier>" for any other.

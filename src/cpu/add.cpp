@@ -16,7 +16,7 @@ void add_ref(const Tensor& a, const Tensor& b, const Tensor& out) {
 }
 
 void add(CpuTier tier, const Tensor& a, const Tensor& b, const Tensor& out) {
-  if (tier == CpuTier::avx2) return add_avx2(a, b, out);
+  if (runs_avx2(tier)) return add_avx2(a, b, out);
   add_ref(a, b, out);
 }
 

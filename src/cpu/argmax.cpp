@@ -22,7 +22,7 @@ void argmax_ref(const Tensor& logits, const Tensor& out) {
 }
 
 void argmax(CpuTier tier, const Tensor& logits, const Tensor& out) {
-  if (tier == CpuTier::avx2) return argmax_avx2(logits, out);
+  if (runs_avx2(tier)) return argmax_avx2(logits, out);
   argmax_ref(logits, out);
 }
 

@@ -54,7 +54,7 @@ void attention_ref(const AttentionArgs& a) {
 }
 
 void attention(CpuTier tier, const AttentionArgs& a) {
-  if (tier == CpuTier::avx2) return attention_avx2(a);
+  if (runs_avx2(tier)) return attention_avx2(a);
   attention_ref(a);
 }
 

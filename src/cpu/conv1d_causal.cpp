@@ -40,7 +40,7 @@ void conv1d_causal_ref(const Conv1dArgs& a) {
 }
 
 void conv1d_causal(CpuTier tier, const Conv1dArgs& a) {
-  if (tier == CpuTier::avx2) return conv1d_causal_avx2(a);
+  if (runs_avx2(tier)) return conv1d_causal_avx2(a);
   conv1d_causal_ref(a);
 }
 

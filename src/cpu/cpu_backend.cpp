@@ -7,7 +7,7 @@
 // wait for.
 //
 // Weights whose bytes never change after they are made (imported, or written by
-// quantize_weight) may carry a second, packed copy for the AVX2 fast matmul
+// quantize_weight) may carry a second, packed copy for the fast matmul (AVX2 or AVX-512)
 // (cpu/matmul_q8act_pack.h: integer rows interleaved by 8), made on the first fast matmul
 // that reads the whole weight; every other op (embed, the exact matmul) reads the stored
 // bytes. Once an imported weight is packed its stored pages are paged out (page_out), so
@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <string>
 
 #include "cpu/add.h"
 #include "cpu/argmax.h"
@@ -195,7 +196,10 @@ class CpuBackend final : public Backend {
     check_host("matmul", {&x, &w.w, &w.scale, &w.bias, &out});
     const Tensor& W = w.w;
     if (matmul_mode() == MatmulMode::fast && cpu::matmul_q8act_supports(W.dtype)) {
-      if (const cpu::PackedWeight* p = packed_copy(W)) return cpu::matmul_q8act_packed_avx2(x, w, *p, out);
+      if (const cpu::PackedWeight* p = packed_copy(W)) {
+        if (tier_ == CpuTier::avx512) return cpu::matmul_q8act_packed_avx512(x, w, *p, out);
+        return cpu::matmul_q8act_packed_avx2(x, w, *p, out);
+      }
       return cpu::matmul_q8act(tier_, x, w, out);
     }
     cpu::matmul(tier_, x, w, out);
@@ -313,7 +317,7 @@ class CpuBackend final : public Backend {
  private:
   // The packed copy of W for a fast matmul (made now if W may have one), or null.
   const cpu::PackedWeight* packed_copy(const Tensor& W) {
-    if (tier_ != CpuTier::avx2 || !cpu::packable(W.dtype) || W.offset != 0) return nullptr;
+    if (!cpu::runs_avx2(tier_) || !cpu::packable(W.dtype) || W.offset != 0) return nullptr;
     auto* hb = dynamic_cast<HostBuffer*>(W.buf.get());
     if (!hb || !hb->immutable || W.rows() * W.row_bytes() != hb->bytes()) return nullptr;
     if (!hb->packed) {
@@ -331,15 +335,40 @@ class CpuBackend final : public Backend {
 
 }  // namespace
 
-const char* cpu_tier_name(CpuTier tier) { return tier == CpuTier::avx2 ? "avx2" : "reference"; }
+const char* cpu_tier_name(CpuTier tier) {
+  switch (tier) {
+    case CpuTier::reference: return "reference";
+    case CpuTier::avx2: return "avx2";
+    case CpuTier::avx512: return "avx512";
+  }
+  return "?";
+}
 
-bool cpu_tier_supported(CpuTier tier) { return tier == CpuTier::reference || cpu::cpu_has_avx2(); }
+bool cpu_tier_supported(CpuTier tier) {
+  switch (tier) {
+    case CpuTier::reference: return true;
+    case CpuTier::avx2: return cpu::cpu_has_avx2();
+    case CpuTier::avx512: return cpu::cpu_has_avx512vnni();
+  }
+  return false;
+}
 
-CpuTier best_cpu_tier() { return cpu::cpu_has_avx2() ? CpuTier::avx2 : CpuTier::reference; }
+CpuTier best_cpu_tier() {
+  CpuTier cap = CpuTier::avx512;
+  if (const char* v = std::getenv("KLLENS_CPU_TIER"); v && *v) {
+    const std::string name = v;
+    if (name == "reference") cap = CpuTier::reference;
+    else if (name == "avx2") cap = CpuTier::avx2;
+    else if (name != "avx512") fail("KLLENS_CPU_TIER: '{}' is not a CPU tier (reference, avx2, avx512)", name);
+  }
+  for (CpuTier t : {CpuTier::avx512, CpuTier::avx2})
+    if (t <= cap && cpu_tier_supported(t)) return t;
+  return CpuTier::reference;
+}
 
 std::unique_ptr<Backend> make_cpu_backend(CpuTier tier) {
-  KL_CHECK(cpu_tier_supported(tier), "the CPU tier {} needs AVX2, FMA and F16C, which this CPU lacks",
-           cpu_tier_name(tier));
+  KL_CHECK(cpu_tier_supported(tier), "the CPU tier {} needs {}, which this CPU lacks", cpu_tier_name(tier),
+           tier == CpuTier::avx512 ? "AVX-512 F, BW, VL and VNNI" : "AVX2, FMA and F16C");
   return std::make_unique<CpuBackend>(tier);
 }
 

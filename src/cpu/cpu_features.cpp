@@ -27,6 +27,14 @@ bool cpu_has_avx2() {
   return has;
 }
 
+bool cpu_has_avx512vnni() {
+  // libgcc sets the AVX-512 features only where XCR0 shows the OS saves opmask and zmm state.
+  static const bool has = cpu_has_avx2() && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                          __builtin_cpu_supports("avx512vnni");
+  return has;
+}
+
 float* scratch_floats(size_t n) {
   thread_local std::unique_ptr<float, FreeDeleter> buf;
   thread_local size_t cap = 0;

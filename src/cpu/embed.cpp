@@ -32,7 +32,7 @@ void embed_ref(const Weight& table, const Tensor& ids, const Tensor& out) {
 }
 
 void embed(CpuTier tier, const Weight& table, const Tensor& ids, const Tensor& out) {
-  if (tier != CpuTier::avx2) return embed_ref(table, ids, out);
+  if (!runs_avx2(tier)) return embed_ref(table, ids, out);
   check_ids(table, ids);
   embed_avx2(table, ids, out);
 }

@@ -57,7 +57,7 @@ void kl_reduce_ref(const Tensor& teacher, const Tensor& student, const Tensor& t
 
 void kl_reduce(CpuTier tier, const Tensor& teacher, const Tensor& student, const Tensor& targets,
                const Tensor& out) {
-  if (tier == CpuTier::avx2) return kl_reduce_avx2(teacher, student, targets, out);
+  if (runs_avx2(tier)) return kl_reduce_avx2(teacher, student, targets, out);
   kl_reduce_ref(teacher, student, targets, out);
 }
 

@@ -33,7 +33,7 @@ void matmul_ref(const Tensor& x, const Weight& w, const Tensor& out) {
 }
 
 void matmul(CpuTier tier, const Tensor& x, const Weight& w, const Tensor& out) {
-  if (tier == CpuTier::avx2) return matmul_avx2(x, w, out);
+  if (runs_avx2(tier)) return matmul_avx2(x, w, out);
   matmul_ref(x, w, out);
 }
 

@@ -109,7 +109,7 @@ void matmul_q8act_ref(const Tensor& x, const Weight& w, const Tensor& out) {
 }
 
 void matmul_q8act(CpuTier tier, const Tensor& x, const Weight& w, const Tensor& out) {
-  if (tier == CpuTier::avx2) return matmul_q8act_avx2(x, w, out);
+  if (runs_avx2(tier)) return matmul_q8act_avx2(x, w, out);
   matmul_q8act_ref(x, w, out);
 }
 

@@ -53,7 +53,9 @@ bool packable(DType t);
 std::unique_ptr<PackedWeight> pack_weight(DType t, const uint8_t* W, size_t row_bytes, int64_t N, int64_t K);
 
 // out[n, N] = matmul_q8act(x, w) for any n ≥ 1 through the packed copy p of w.w (the same
-// weight, same shape); scale and bias come from w.
+// weight, same shape); scale and bias come from w. Both tiers are bitwise the reference;
+// the AVX-512 one needs cpu_has_avx512vnni().
 void matmul_q8act_packed_avx2(const Tensor& x, const Weight& w, const PackedWeight& p, const Tensor& out);
+void matmul_q8act_packed_avx512(const Tensor& x, const Weight& w, const PackedWeight& p, const Tensor& out);
 
 }  // namespace kllens::cpu

@@ -38,13 +38,13 @@ void add_rms_norm_ref(const Tensor& residual, const Tensor& delta, const Tensor&
 }
 
 void rms_norm(CpuTier tier, const Tensor& x, const Tensor& w, float eps, const Tensor& out) {
-  if (tier == CpuTier::avx2) return rms_norm_avx2(x, w, eps, out);
+  if (runs_avx2(tier)) return rms_norm_avx2(x, w, eps, out);
   rms_norm_ref(x, w, eps, out);
 }
 
 void add_rms_norm(CpuTier tier, const Tensor& residual, const Tensor& delta, const Tensor& w, float eps,
                   const Tensor& out) {
-  if (tier == CpuTier::avx2) return add_rms_norm_avx2(residual, delta, w, eps, out);
+  if (runs_avx2(tier)) return add_rms_norm_avx2(residual, delta, w, eps, out);
   add_rms_norm_ref(residual, delta, w, eps, out);
 }
 

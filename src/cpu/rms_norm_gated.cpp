@@ -33,7 +33,7 @@ void rms_norm_gated_ref(const Tensor& y, const Tensor& z, const Tensor& w, int64
 
 void rms_norm_gated(CpuTier tier, const Tensor& y, const Tensor& z, const Tensor& w, int64_t group_size,
                     float eps, const Tensor& out) {
-  if (tier == CpuTier::avx2) return rms_norm_gated_avx2(y, z, w, group_size, eps, out);
+  if (runs_avx2(tier)) return rms_norm_gated_avx2(y, z, w, group_size, eps, out);
   rms_norm_gated_ref(y, z, w, group_size, eps, out);
 }
 

@@ -38,7 +38,7 @@ void rope_ref(const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t se
 
 void rope(CpuTier tier, const Tensor& x, const Tensor& inv_freq, int64_t batch, int64_t seqlen, int64_t past,
           int64_t heads, int64_t head_dim) {
-  if (tier == CpuTier::avx2) return rope_avx2(x, inv_freq, batch, seqlen, past, heads, head_dim);
+  if (runs_avx2(tier)) return rope_avx2(x, inv_freq, batch, seqlen, past, heads, head_dim);
   rope_ref(x, inv_freq, batch, seqlen, past, heads, head_dim);
 }
 

@@ -18,7 +18,7 @@ void silu_mul_ref(const Tensor& gate, const Tensor& up, const Tensor& out) {
 }
 
 void silu_mul(CpuTier tier, const Tensor& gate, const Tensor& up, const Tensor& out) {
-  if (tier == CpuTier::avx2) return silu_mul_avx2(gate, up, out);
+  if (runs_avx2(tier)) return silu_mul_avx2(gate, up, out);
   silu_mul_ref(gate, up, out);
 }
 

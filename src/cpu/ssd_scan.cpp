@@ -147,7 +147,7 @@ void ssd_scan_chunked_ref(const SsdScanArgs& a) {
 }
 
 void ssd_scan(CpuTier tier, const SsdScanArgs& a) {
-  if (tier == CpuTier::avx2) return ssd_scan_avx2(a);
+  if (runs_avx2(tier)) return ssd_scan_avx2(a);
   ssd_scan_ref(a);
 }
 

@@ -35,12 +35,12 @@ void topk_ref(const Tensor& logits, const Tensor& values, const Tensor& indices)
 }
 
 void topk(CpuTier tier, const Tensor& logits, const Tensor& values, const Tensor& indices) {
-  if (tier == CpuTier::avx2) return topk_avx2(logits, values, indices);
+  if (runs_avx2(tier)) return topk_avx2(logits, values, indices);
   topk_ref(logits, values, indices);
 }
 
 void topk_row(CpuTier tier, const float* z, int64_t V, int64_t k, float* values, int32_t* indices) {
-  if (tier == CpuTier::avx2) return topk_row_avx2(z, V, k, values, indices);
+  if (runs_avx2(tier)) return topk_row_avx2(z, V, k, values, indices);
   topk_row_ref(z, V, k, values, indices);
 }
 
