@@ -59,6 +59,33 @@ inline __m256i block_sums_q8(const __m256i* w, const __m256i* aw, const int8_t* 
   return I;
 }
 
+// out[r0 + r][8g .. 8g + 8) = acc[r] · scale (+ bias), r < nx: vector mul then add for a
+// whole group (the reference's two roundings), one by one for the last, partial group.
+inline void store_outputs(const PackArgs& a, int64_t g, int64_t r0, const __m256* acc, int nx) {
+  const int64_t j0 = g * kPackRows;
+  if (j0 + kPackRows <= a.p->N) {
+    const __m256 sc = a.scale ? _mm256_loadu_ps(a.scale + j0) : _mm256_setzero_ps();
+    const __m256 bi = a.bias ? _mm256_loadu_ps(a.bias + j0) : _mm256_setzero_ps();
+    for (int r = 0; r < nx; ++r) {
+      __m256 o = acc[r];
+      if (a.scale) o = _mm256_mul_ps(o, sc);
+      if (a.bias) o = _mm256_add_ps(o, bi);
+      _mm256_storeu_ps(a.out + (r0 + r) * a.os + j0, o);
+    }
+    return;
+  }
+  for (int r = 0; r < nx; ++r) {
+    alignas(32) float v[kPackRows];
+    _mm256_store_ps(v, acc[r]);
+    for (int64_t j = j0; j < a.p->N; ++j) {
+      float o = v[j - j0];
+      if (a.scale) o *= a.scale[j];
+      if (a.bias) o += a.bias[j];
+      a.out[(r0 + r) * a.os + j] = o;
+    }
+  }
+}
+
 // Outputs [8g, 8g + 8) of x rows [r0, r0 + NX): the group's blocks in ascending order.
 template <bool kQ4, bool kBlockScale, int NX>
 void group_rows(const PackArgs& a, int64_t g, int64_t r0) {
@@ -99,18 +126,7 @@ void group_rows(const PackArgs& a, int64_t g, int64_t r0) {
       acc[r] = _mm256_add_ps(acc[r], _mm256_mul_ps(c, _mm256_cvtepi32_ps(I)));
     }
   }
-  for (int r = 0; r < NX; ++r) {
-    alignas(32) float v[kPackRows];
-    _mm256_store_ps(v, acc[r]);
-    for (int64_t i = 0; i < kPackRows; ++i) {
-      const int64_t j = g * kPackRows + i;
-      if (j >= p.N) break;
-      float o = v[i];
-      if (a.scale) o *= a.scale[j];
-      if (a.bias) o += a.bias[j];
-      a.out[(r0 + r) * a.os + j] = o;
-    }
-  }
+  store_outputs(a, g, r0, acc, NX);
 }
 
 // x rows per group_rows call: 4 accumulators, and with the 8 unpacked weight vectors
