@@ -6,6 +6,7 @@
 #include <cstring>
 #include <new>
 
+#include "cpu/cpu_features.h"
 #include "cpu/matmul_q8act.h"
 
 namespace kllens::cpu {
@@ -60,6 +61,28 @@ std::unique_ptr<PackedWeight> pack_weight(DType t, const uint8_t* W, size_t row_
     }
   }
   return p;
+}
+
+PackArgs packed_args(const Tensor& x, const Weight& w, const PackedWeight& p, const Tensor& out) {
+  const int64_t n = x.rows(), K = p.K, nb = p.nb;
+  const size_t row_q = size_t(nb * kActBlock);
+  auto* mem = static_cast<uint8_t*>(scratch_act(size_t(n) * (row_q + 8 * size_t(nb))));
+  auto* q = reinterpret_cast<int8_t*>(mem);
+  auto* d = reinterpret_cast<float*>(mem + size_t(n) * row_q);
+  auto* s = reinterpret_cast<int32_t*>(d + n * nb);
+#pragma omp parallel for schedule(static) if (n * K >= (int64_t(1) << 16))  // as matmul_q8act_avx2.cpp
+  for (int64_t r = 0; r < n; ++r)
+    quantize_act_q8_avx2(x.data<float>() + r * x.row_stride, K, q + size_t(r) * row_q, d + r * nb, s + r * nb);
+  PackArgs a;
+  a.p = &p;
+  a.scale = w.scale.empty() ? nullptr : w.scale.data<float>();
+  a.bias = w.bias.empty() ? nullptr : w.bias.data<float>();
+  a.out = out.data<float>();
+  a.os = out.row_stride;
+  a.q = q;
+  a.d = d;
+  a.s = s;
+  return a;
 }
 
 }  // namespace kllens::cpu

@@ -52,6 +52,19 @@ bool packable(DType t);
 // threads. Unpacks through the reference's own reading of each block.
 std::unique_ptr<PackedWeight> pack_weight(DType t, const uint8_t* W, size_t row_bytes, int64_t N, int64_t K);
 
+// What a tier's loop reads: the packed weight, w's per-row scale and bias, the output and
+// x quantised by matmul_q8act.h's step 1 (codes q [n, nb·32], scales d and block sums s
+// [n, nb], in the thread's scratch_act buffer).
+struct PackArgs {
+  const PackedWeight* p;
+  const float* scale;  // [N] (Q4_C) or null
+  const float* bias;   // [N] or null
+  float* out; int64_t os;
+  const int8_t* q; const float* d; const int32_t* s;
+};
+// Quantises x (the AVX2 step 1, which both tiers share) and fills the rest from w, p and out.
+PackArgs packed_args(const Tensor& x, const Weight& w, const PackedWeight& p, const Tensor& out);
+
 // out[n, N] = matmul_q8act(x, w) for any n ≥ 1 through the packed copy p of w.w (the same
 // weight, same shape); scale and bias come from w. Both tiers are bitwise the reference;
 // the AVX-512 one needs cpu_has_avx512vnni().
