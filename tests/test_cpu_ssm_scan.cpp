@@ -1,11 +1,13 @@
-// ssm_scan on the CPU: the AVX2 tier against the scalar reference (outputs and state)
-// over odd channel counts, batches, strided inputs and every optional input; on both
-// tiers, that state carried across calls (T1 then T2 tokens, or one-token decode steps)
-// equals one call over T1 + T2; and the reference against a float64 recurrence.
+// ssm_scan on the CPU: the best tier against the scalar reference (outputs and state)
+// over odd channel counts, batches, strided inputs and every optional input; on every
+// tier, that state carried across calls (T1 then T2 tokens, or one-token decode steps)
+// equals one call over T1 + T2; the AVX-512 decode bitwise the AVX2 tier's; and the
+// reference against a float64 recurrence.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <optional>
+#include <string>
 
 #include "cpu/cpu_features.h"
 #include "cpu/ssm_scan.h"
@@ -116,13 +118,13 @@ TEST(CpuSsmScan, ReferenceMatchesFloat64) {
   EXPECT_TRUE(close(want, test::to_host(*be, a.out), {c.B * c.T, c.I}, 1e-10));
 }
 
-// Param: true runs the reference tier, false the AVX2 tier.
-class SsmScanBothTiers : public ::testing::TestWithParam<bool> {
+// Param: the tier that runs (a CPU without it skips, saying so).
+class SsmScanEveryTier : public ::testing::TestWithParam<CpuTier> {
  protected:
   void SetUp() override {
-    if (!cpu_tier_supported(tier())) GTEST_SKIP() << "no AVX2/FMA/F16C on this CPU";
+    if (!cpu_tier_supported(tier())) GTEST_SKIP() << "this CPU cannot run the " << cpu_tier_name(tier()) << " tier";
   }
-  CpuTier tier() const { return GetParam() ? CpuTier::reference : CpuTier::avx2; }
+  CpuTier tier() const { return GetParam(); }
 };
 
 // Rows [t0, t0 + n) of every sequence of a [B·T, C] tensor, as a [B·n, C] tensor.
@@ -134,7 +136,7 @@ Tensor time_slice(Backend& be, const Tensor& x, int64_t B, int64_t T, int64_t t0
 
 // Each (sequence, channel) runs the same per-token arithmetic however the tokens are
 // split over calls: bit-identical results are expected.
-TEST_P(SsmScanBothTiers, StateCarriesAcrossCalls) {
+TEST_P(SsmScanEveryTier, StateCarriesAcrossCalls) {
   auto be = make_cpu_backend(tier());
   std::mt19937 rng(4242);
   const Case c{3, 13, 37, 16, true, true, true, 0};
@@ -169,8 +171,37 @@ TEST_P(SsmScanBothTiers, StateCarriesAcrossCalls) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Tiers, SsmScanBothTiers, ::testing::Values(false, true),
-                         [](const auto& p) { return p.param ? "Scalar" : "Avx2"; });
+INSTANTIATE_TEST_SUITE_P(Tiers, SsmScanEveryTier,
+                         ::testing::Values(CpuTier::reference, CpuTier::avx2, CpuTier::avx512),
+                         [](const auto& p) { return std::string(cpu_tier_name(p.param)); });
+
+// The AVX-512 tier's decode (N = 16) gives bitwise the AVX2 tier's outputs and state:
+// channel counts below, at and past whole blocks of 8 and tasks of 64, batches, strided
+// rows, each optional input, and three steps in a row (the state carried).
+TEST(CpuSsmScan, Avx512DecodeIsBitwiseTheAvx2Tier) {
+  if (!cpu_tier_supported(CpuTier::avx512)) GTEST_SKIP() << "this CPU cannot run the avx512 tier";
+  auto avx2 = make_cpu_backend(CpuTier::avx2), avx512 = make_cpu_backend(CpuTier::avx512);
+  std::mt19937 rng(1616);
+  const Case cases[] = {
+      {1, 1, 1, 16, true, true, true, 0},     {1, 1, 7, 16, true, true, true, 3},
+      {1, 1, 8, 16, false, false, true, 0},   {1, 1, 15, 16, true, false, false, 0},
+      {2, 1, 17, 16, false, true, true, 2},   {3, 1, 100, 16, true, true, true, 5},
+      {1, 1, 1536, 16, true, true, true, 0},  {2, 1, 4096, 16, true, false, true, 0},
+      {1, 1, 3200, 16, true, true, true, 0},  {1, 1, 72, 16, true, true, false, 1},
+  };
+  for (const Case& c : cases) {
+    const SsmScanArgs want = make_args(*avx2, rng, c);
+    const SsmScanArgs got = clone_outputs(*avx2, want);
+    for (int step = 0; step < 3; ++step) {
+      avx2->ssm_scan(want);
+      avx512->ssm_scan(got);
+    }
+    const auto what = ::testing::Message() << "B=" << c.B << " I=" << c.I << " D=" << c.D << " z=" << c.z
+                                           << " softplus=" << c.softplus << " pad=" << c.pad;
+    EXPECT_EQ(test::to_host(*avx2, want.out), test::to_host(*avx2, got.out)) << what;
+    EXPECT_EQ(test::to_host(*avx2, want.state), test::to_host(*avx2, got.state)) << what;
+  }
+}
 
 // Softplus switches to the identity above 20, as torch's threshold does.
 TEST(CpuSsmScan, SoftplusThreshold) {

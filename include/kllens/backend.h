@@ -245,7 +245,8 @@ class Backend {
 
 // The CPU kernels' tier: the plain scalar reference (the truth every other tier and the
 // Vulkan kernels are checked against), AVX2+FMA+F16C with OpenMP, or avx512: the packed
-// fast matmul on AVX-512 VNNI (vpdpbusd), every other op as avx2.
+// fast matmul on AVX-512 VNNI (vpdpbusd) and the decode scan (N = 16) on 16-lane vectors,
+// every other op as avx2.
 enum class CpuTier { reference, avx2, avx512 };
 const char* cpu_tier_name(CpuTier tier);  // "reference", "avx2", "avx512"
 bool cpu_tier_supported(CpuTier tier);    // this CPU runs it

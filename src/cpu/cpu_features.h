@@ -1,9 +1,9 @@
 // Which CPU tier the kernels run, and per-thread scratch memory for the fast tier.
 //
 // Every op has a scalar reference tier and an AVX2+FMA+F16C tier (files *_avx2.cpp, the
-// only ones compiled with those instruction sets). The packed fast matmul also has an
-// AVX-512 VNNI tier (matmul_q8act_pack_avx512.cpp, the only file compiled with AVX-512);
-// the avx512 tier runs every other op on its AVX2 code. The dispatcher of each op asks the
+// only ones compiled with those instruction sets). The packed fast matmul and the decode
+// scan also have an AVX-512 tier (files *_avx512.cpp, the only ones compiled with
+// AVX-512); the avx512 tier runs every other op on its AVX2 code. The dispatcher of each op asks the
 // tier it is given (the CpuBackend's, chosen when it is made: make_cpu_backend(CpuTier)),
 // so the reference and avx2 tiers run through the production dispatch on a machine that
 // has the later ones.
@@ -21,7 +21,7 @@ bool cpu_has_avx2();
 // besides AVX2 (checked once).
 bool cpu_has_avx512vnni();
 
-// The tier runs the ops' AVX2 code (avx2, and avx512 for every op but the packed matmul).
+// The tier runs the ops' AVX2 code (avx2, and avx512 for every op without an AVX-512 file).
 inline bool runs_avx2(CpuTier tier) { return tier != CpuTier::reference; }
 
 // A 64-byte-aligned per-thread scratch array of at least `n` floats, valid until the

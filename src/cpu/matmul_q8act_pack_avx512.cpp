@@ -23,11 +23,6 @@
 #include "cpu/matmul_q8act_pack.h"
 
 #pragma GCC optimize("fp-contract=off")  // c · float(I) rounds before the add, as in the reference
-#if defined(__GNUC__) && !defined(__clang__)
-// GCC 12's AVX-512 intrinsics pass _mm512_undefined_* as the unused merge source of their
-// masked builtins, which -Wmaybe-uninitialized reports at every inlined call.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 // After the pragmas: the shared loop's store_outputs keeps its mul and add apart too.
 #include "cpu/matmul_q8act_pack_loop.h"

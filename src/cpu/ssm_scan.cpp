@@ -55,6 +55,7 @@ void ssm_scan_ref(const SsmScanArgs& a) {
 }
 
 void ssm_scan(CpuTier tier, const SsmScanArgs& a) {
+  if (tier == CpuTier::avx512) return ssm_scan_avx512(a);
   if (runs_avx2(tier)) return ssm_scan_avx2(a);
   ssm_scan_ref(a);
 }

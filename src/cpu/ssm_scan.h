@@ -13,6 +13,12 @@ namespace kllens::cpu {
 
 void ssm_scan_ref(const SsmScanArgs& a);
 void ssm_scan_avx2(const SsmScanArgs& a);
+// The AVX-512 tier (decode with N = 16; the AVX2 tier for every other shape). Needs
+// cpu_has_avx512vnni()'s AVX-512 F and VL.
+void ssm_scan_avx512(const SsmScanArgs& a);
+// The AVX2 tier's decode (T = 1, N % 8 == 0) of sequence b, channels [i0, i1) only: the
+// AVX-512 tier's channels past its last whole block of 8.
+void ssm_scan_avx2_decode(const SsmScanArgs& a, int64_t b, int64_t i0, int64_t i1);
 void ssm_scan(CpuTier tier, const SsmScanArgs& a);
 
 }  // namespace kllens::cpu

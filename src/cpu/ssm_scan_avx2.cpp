@@ -73,13 +73,6 @@ inline void step_block(const View& v, int64_t r, int64_t i0, float* h, const flo
   _mm256_storeu_ps(v.out + r * v.os + i0, y);
 }
 
-// Sum of each of 8 vectors, as one vector: out[l] = Σ lanes of v[l].
-inline __m256 hsum8_x8(const __m256* v) {
-  const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
-  const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
-  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
-}
-
 // Decode: the one token of sequence b for channels [i0, i0 + 8), N % 8 == 0. Channel i's
 // state row h[i, :] and A[i, :] are contiguous, B and C are the token's rows shared by
 // all channels, and y[i] is the horizontal sum of h[i, :]·C.
@@ -106,7 +99,7 @@ inline void decode_block(const View& v, int64_t b, int64_t i0) {
       acc[l] = _mm256_fmadd_ps(hn, _mm256_loadu_ps(Cr + n), acc[l]);
     }
   }
-  __m256 y = hsum8_x8(acc);
+  __m256 y = avx2::hsum8_x8(acc);
   if (v.D) y = _mm256_fmadd_ps(uu, _mm256_loadu_ps(v.D + i0), y);
   if (v.z) y = _mm256_mul_ps(y, avx2::silu8(_mm256_loadu_ps(v.z + b * v.zs + i0)));
   _mm256_storeu_ps(v.out + b * v.os + i0, y);
@@ -136,9 +129,7 @@ void scan_channel(const View& v, int64_t b, int64_t i, float* h /*[N]*/) {
   for (int64_t n = 0; n < v.N; ++n) st[n] = h[n];
 }
 
-}  // namespace
-
-void ssm_scan_avx2(const SsmScanArgs& a) {
+View view_of(const SsmScanArgs& a) {
   View v;
   v.u = a.u.data<float>();
   v.delta = a.delta.data<float>();
@@ -161,30 +152,46 @@ void ssm_scan_avx2(const SsmScanArgs& a) {
   v.I = a.u.cols();
   v.N = a.A.cols();
   v.softplus = a.delta_softplus;
+  return v;
+}
 
+// Decode (T = 1, N % 8 == 0) of sequence b, channels [i0, i1): whole blocks of 8, the
+// rest in scalar code.
+void decode_range(const View& v, int64_t b, int64_t i0, int64_t i1) {
+  const int64_t nblk = (i1 - i0) / 8;
+  for (int64_t blk = 0; blk < nblk; ++blk) decode_block(v, b, i0 + blk * 8);
+  float* h = nblk * 8 < i1 - i0 ? scratch_floats(size_t(v.N)) : nullptr;
+  for (int64_t i = i0 + nblk * 8; i < i1; ++i) scan_channel(v, b, i, h);
+}
+
+}  // namespace
+
+void ssm_scan_avx2_decode(const SsmScanArgs& a, int64_t b, int64_t i0, int64_t i1) {
+  decode_range(view_of(a), b, i0, i1);
+}
+
+void ssm_scan_avx2(const SsmScanArgs& a) {
+  const View v = view_of(a);
   const int64_t chunks = (v.I + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (a.batch * v.T * v.I * v.N >= (1 << 14))
   for (int64_t task = 0; task < a.batch * chunks; ++task) {
     const int64_t b = task / chunks, ib = (task % chunks) * kChunk;
     const int64_t ie = ib + kChunk < v.I ? ib + kChunk : v.I;
-    const int64_t nblk = (ie - ib) / 8;  // whole register blocks; the rest runs scalar
-    // Scratch: [blk][N][8] h, then At, then [N] for the scalar channels; decode needs only the last.
-    const bool decode = v.T == 1 && v.N % 8 == 0;
-    float* h = scratch_floats(size_t((decode ? 0 : nblk * 16 * v.N) + v.N));
-    float* hs = h;
-    if (decode) {
-      for (int64_t blk = 0; blk < nblk; ++blk) decode_block(v, b, ib + blk * 8);
-    } else {
-      float* At = h + nblk * 8 * v.N;
-      for (int64_t blk = 0; blk < nblk; ++blk)
-        load_block(v, b, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
-      for (int64_t t = 0; t < v.T; ++t)
-        for (int64_t blk = 0; blk < nblk; ++blk)
-          step_block(v, b * v.T + t, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
-      for (int64_t blk = 0; blk < nblk; ++blk) store_block(v, b, ib + blk * 8, h + blk * 8 * v.N);
-      hs = At + nblk * 8 * v.N;
+    if (v.T == 1 && v.N % 8 == 0) {
+      decode_range(v, b, ib, ie);
+      continue;
     }
-    for (int64_t i = ib + nblk * 8; i < ie; ++i) scan_channel(v, b, i, hs);
+    const int64_t nblk = (ie - ib) / 8;  // whole register blocks; the rest runs scalar
+    // Scratch: [blk][N][8] h, then At, then [N] for the scalar channels.
+    float* h = scratch_floats(size_t(nblk * 16 * v.N + v.N));
+    float* At = h + nblk * 8 * v.N;
+    for (int64_t blk = 0; blk < nblk; ++blk)
+      load_block(v, b, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
+    for (int64_t t = 0; t < v.T; ++t)
+      for (int64_t blk = 0; blk < nblk; ++blk)
+        step_block(v, b * v.T + t, ib + blk * 8, h + blk * 8 * v.N, At + blk * 8 * v.N);
+    for (int64_t blk = 0; blk < nblk; ++blk) store_block(v, b, ib + blk * 8, h + blk * 8 * v.N);
+    for (int64_t i = ib + nblk * 8; i < ie; ++i) scan_channel(v, b, i, At + nblk * 8 * v.N);
   }
 }
 

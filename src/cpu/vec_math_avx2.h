@@ -1,7 +1,7 @@
 // Vector transcendental functions for the AVX2 tier (8 floats at a time): exp, log,
 // log1p(exp(x)) as torch's softplus, silu, and small load/sum helpers.
 //
-// Include only from *_avx2.cpp files. Functions are `static inline` so that no AVX2
+// Include only from *_avx2.cpp and *_avx512.cpp files. Functions are `static inline` so that no AVX2
 // code can be picked by the linker for a caller in a file built without AVX2.
 //
 // Accuracy (tests/test_cpu_vec_math.cpp measures it against std::exp/std::log1p):
@@ -16,30 +16,31 @@
 
 #include <cstdint>
 
+#include "cpu/vec_exp.h"
+
 namespace kllens::cpu::avx2 {
 
-static inline __m256 exp8(__m256 x) {
-  // max/min return their second operand when one is NaN: NaN passes through.
-  x = _mm256_min_ps(_mm256_set1_ps(89.0f), _mm256_max_ps(_mm256_set1_ps(-104.0f), x));
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // n·C1 is exact
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i ni = _mm256_cvtps_epi32(n);  // in [-150, 129]
-  const __m256i n1 = _mm256_srai_epi32(ni, 1);
-  const __m256i n2 = _mm256_sub_epi32(ni, n1);
-  const __m256i bias = _mm256_set1_epi32(127);
-  const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, bias), 23));
-  const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, bias), 23));
-  return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
-}
+namespace {  // NOLINT(google-build-namespaces, cert-dcl59-cpp): internal linkage, as vec_exp.h says
+// The operations exp_cephes (vec_exp.h) runs on 8 lanes.
+struct Ops8 {
+  using F = __m256;
+  using I = __m256i;
+  static F set(float v) { return _mm256_set1_ps(v); }
+  static F min(F a, F b) { return _mm256_min_ps(a, b); }
+  static F max(F a, F b) { return _mm256_max_ps(a, b); }
+  static F round(F a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  static F mul(F a, F b) { return _mm256_mul_ps(a, b); }
+  static F add(F a, F b) { return _mm256_add_ps(a, b); }
+  static F fmadd(F a, F b, F c) { return _mm256_fmadd_ps(a, b, c); }
+  static F fnmadd(F a, F b, F c) { return _mm256_fnmadd_ps(a, b, c); }
+  static I cvt(F a) { return _mm256_cvtps_epi32(a); }
+  static I half(I a) { return _mm256_srai_epi32(a, 1); }
+  static I isub(I a, I b) { return _mm256_sub_epi32(a, b); }
+  static F pow2(I k) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(k, _mm256_set1_epi32(127)), 23)); }
+};
+}  // namespace
+
+static inline __m256 exp8(__m256 x) { return exp_cephes<Ops8>(x); }
 
 // Natural log of positive normal x (Cephes logf: mantissa in [√½, √2), degree-8
 // polynomial). Used only on 1 + e^x ≥ 1, so zero, negative and denormal inputs never occur.
@@ -84,6 +85,13 @@ static inline __m256 softplus8(__m256 x) {
 static inline __m256 silu8(__m256 x) {
   const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), x));
   return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+// Sum of each of 8 vectors, as one vector: out[l] = Σ lanes of v[l] (one fixed tree).
+static inline __m256 hsum8_x8(const __m256* v) {
+  const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
+  const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
 }
 
 static inline float hsum8(__m256 v) {
