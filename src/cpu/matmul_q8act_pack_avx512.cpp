@@ -22,9 +22,6 @@
 #include "cpu/matmul_q8act.h"
 #include "cpu/matmul_q8act_pack.h"
 
-#pragma GCC optimize("fp-contract=off")  // c · float(I) rounds before the add, as in the reference
-
-// After the pragmas: the shared loop's store_outputs keeps its mul and add apart too.
 #include "cpu/matmul_q8act_pack_loop.h"
 
 namespace kllens::cpu {
