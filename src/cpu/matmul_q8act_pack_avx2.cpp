@@ -13,7 +13,6 @@
 
 #include "cpu/matmul_q8act.h"
 #include "cpu/matmul_q8act_pack.h"
-
 #include "cpu/matmul_q8act_pack_loop.h"
 
 namespace kllens::cpu {

@@ -17,11 +17,8 @@
 // bitwise the reference, as the AVX2 tier.
 #include <immintrin.h>
 
-#include <cstring>
-
 #include "cpu/matmul_q8act.h"
 #include "cpu/matmul_q8act_pack.h"
-
 #include "cpu/matmul_q8act_pack_loop.h"
 
 namespace kllens::cpu {
