@@ -4,8 +4,8 @@
 // row 8g + r against one x row's block codes xq with block sum s (matmul_q8act.h, step 2).
 // The rest is here, once: per lane the reference's step 3, c = d_b · e_b (block types;
 // d_b for the per-row ones), acc = acc + c · float(I_b), blocks in ascending order, mul
-// and add kept apart (CMakeLists.txt builds both includers with -ffp-contract=off), the per-row scale and bias at
-// the end: so each tier is bitwise the reference.
+// and add kept apart (CMakeLists.txt builds both includers with -ffp-contract=off), the
+// per-row scale and bias at the end: so each tier is bitwise the reference.
 //
 // Included by those two files alone. Everything here has internal linkage (the unnamed
 // namespace): each includer compiles it for its own instruction set, and one linked copy
